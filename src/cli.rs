@@ -1,0 +1,163 @@
+//! Command-line definitions only: flags, defaults and help text. No logic lives here;
+//! `main.rs` hands each parsed command to its module under `commands/`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "kcpenv",
+    version,
+    about = "A complete local kcp development environment in Docker, in one command",
+    long_about = None,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create or reconcile the environment; returns when every component is ready.
+    Up(UpArgs),
+    /// Remove every container and volume the environment's `up` created.
+    Down(DownArgs),
+    /// Print or write the environment's kubeconfig.
+    Kubeconfig(KubeconfigArgs),
+    /// Show each component's container state, readiness, image and URLs.
+    Status(StatusArgs),
+    /// Print a component's log.
+    Logs(LogsArgs),
+    /// List the embedded profiles, or show one resolved.
+    Profiles(ProfilesArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct EnvArgs {
+    /// Environment name: lowercase letters, digits and '-', starting with a letter.
+    #[arg(
+        long = "name",
+        short = 'n',
+        env = "KCPENV_NAME",
+        default_value = "kcpenv",
+        global = true
+    )]
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Live progress lines when stderr is a terminal, plain lines otherwise.
+    Auto,
+    /// Live progress (one line per component).
+    Tty,
+    /// One plain line per event.
+    Plain,
+    /// JSON lines on stderr for events, one JSON document on stdout for the result.
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Embedded profile name or a path to a profile YAML file.
+    #[arg(long, short = 'p', default_value = "kcp")]
+    pub profile: String,
+    /// Shift every port (inside the shared namespace and on the host) by N.
+    #[arg(long, default_value_t = 0)]
+    pub port_offset: u16,
+    /// How long to wait for all components to become ready.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+    /// Use REF as the image of COMPONENT (repeatable), e.g. --image kcp=my/kcp:dev.
+    #[arg(long = "image", value_name = "COMPONENT=REF")]
+    pub images: Vec<String>,
+    /// On failure, keep what this run created (for debugging) instead of removing it.
+    #[arg(long)]
+    pub keep_on_failure: bool,
+    /// How to report progress.
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+    /// How long to wait for another kcpenv command working on the same environment.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Also delete the state directory (CA, secrets, kubeconfig) and kubeconfig entries merged elsewhere.
+    #[arg(long)]
+    pub purge: bool,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+    /// How long to wait for another kcpenv command working on the same environment.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct KubeconfigArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Print only the path of the kubeconfig file (for `export KUBECONFIG=$(kcpenv kubeconfig --path)`).
+    #[arg(long, conflicts_with = "merge")]
+    pub path: bool,
+    /// Merge the environment's entries into your kubeconfig (kubectl's precedence rules).
+    #[arg(long)]
+    pub merge: bool,
+    /// With --merge: also make the environment's context the current one.
+    #[arg(long, requires = "merge")]
+    pub switch: bool,
+    /// With --merge: the file to merge into (default: first file in $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, requires = "merge", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The context to make current: a full name or a short one (root, base).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// Component name, as `kcpenv status` lists it.
+    pub component: String,
+    /// Keep printing new lines as they are written.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+    /// Only the last N lines.
+    #[arg(long)]
+    pub tail: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct ProfilesArgs {
+    #[command(subcommand)]
+    pub command: Option<ProfilesCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfilesCommand {
+    /// List the embedded profiles.
+    List,
+    /// Print a profile with every default applied (embedded name or file path).
+    Show { profile: String },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{e} (examples: 90s, 5m, 1h)"))
+}

@@ -1,0 +1,105 @@
+//! `kcpenv kubeconfig`: print the environment's kubeconfig, its path (`--path`), or merge
+//! it into the user's (`--merge [--switch]`). Reads only the state directory: fast, and
+//! usable while Docker is down.
+
+use crate::cli::KubeconfigArgs;
+use crate::commands::down::{MergedFile, MergedRecord};
+use crate::error::{Error, Result};
+use crate::kubeconfig as kc;
+use crate::state::{self, StateDir};
+
+use super::env_name;
+
+pub fn run(args: KubeconfigArgs) -> Result<i32> {
+    let env = env_name(&args.env)?;
+    let state = StateDir::for_env(&env)?;
+    let path = state.kubeconfig();
+    if !path.is_file() {
+        return Err(Error::EnvNotFound { env });
+    }
+    if args.path && args.context.is_none() {
+        println!("{}", path.display());
+        return Ok(0);
+    }
+    let mut doc = kc::read(&path)?;
+    let context = match &args.context {
+        Some(c) => Some(kc::resolve_context(&env, c, &doc)?),
+        None => None,
+    };
+    if args.merge {
+        return merge(&env, &state, &doc, context, args.switch, args.kubeconfig);
+    }
+    if let Some(c) = &context {
+        kc::set_current_context(&mut doc, c);
+    }
+    if args.path {
+        // A file per context, so `export KUBECONFIG=$(kcpenv kubeconfig --path --context base)` works.
+        let variant = state.root.join(format!(
+            "kubeconfig-{}",
+            context.as_deref().unwrap_or_default()
+        ));
+        kc::write(&variant, &doc)?;
+        println!("{}", variant.display());
+    } else {
+        print!(
+            "{}",
+            serde_yaml::to_string(&doc).expect("kubeconfig serialises")
+        );
+    }
+    Ok(0)
+}
+
+fn merge(
+    env: &str,
+    state: &StateDir,
+    ours: &serde_yaml::Value,
+    context: Option<String>,
+    switch: bool,
+    target: Option<std::path::PathBuf>,
+) -> Result<i32> {
+    let target = match target {
+        Some(t) => t,
+        None => kc::default_merge_target()?,
+    };
+    if target.canonicalize().ok() == state.kubeconfig().canonicalize().ok() {
+        return Err(Error::Usage {
+            message: format!(
+                "{} is kcpenv's own kubeconfig for {env:?}",
+                target.display()
+            ),
+            hint: "merge into another file with --kubeconfig FILE (or unset KUBECONFIG)".into(),
+        });
+    }
+    let switch_to = switch.then(|| context.unwrap_or_else(|| kc::root_context(env)));
+    let mut doc = kc::read(&target)?;
+    kc::merge(&mut doc, ours, switch_to.as_deref());
+    kc::write(&target, &doc)?;
+
+    let mut rec: MergedRecord = std::fs::read(state.merged_json())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    let abs = target.canonicalize().unwrap_or(target.clone());
+    rec.files.retain(|f| f.path != abs);
+    rec.files.push(MergedFile {
+        path: abs,
+        names: kc::entry_names(ours),
+    });
+    state::write_file(
+        &state.merged_json(),
+        &serde_json::to_vec_pretty(&rec).expect("record serialises"),
+        0o600,
+    )?;
+    let names = kc::entry_names(ours).contexts.join(", ");
+    match switch_to {
+        Some(c) => println!(
+            "merged contexts {names} into {}; current context is now {c}",
+            target.display()
+        ),
+        None => println!(
+            "merged contexts {names} into {} (current context unchanged)",
+            target.display()
+        ),
+    }
+    Ok(0)
+}

@@ -1,0 +1,135 @@
+//! `kcpenv status`: each component's container state, readiness (probed now), image and
+//! URLs. Exit 0 when every component is ready, 9 when not, 10 when the environment does
+//! not exist.
+
+use futures_util::future::join_all;
+use serde_json::json;
+
+use crate::cli::StatusArgs;
+use crate::error::{Error, Result, exit};
+use crate::names;
+use crate::readiness::Prober;
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::{ContainerState, Runtime};
+use crate::state::StateDir;
+use crate::ui;
+
+use super::env_name;
+
+struct Row {
+    component: String,
+    container: String,
+    state: String,
+    ready: bool,
+    detail: Option<String>,
+    image: String,
+    urls: Vec<String>,
+}
+
+pub async fn run(args: StatusArgs) -> Result<i32> {
+    let env = env_name(&args.env)?;
+    let rt = DockerRuntime::connect().await?;
+    let state = StateDir::for_env(&env)?;
+    let record = state.read_env()?;
+    let observed = rt.list_containers(&env).await?;
+    if observed.is_empty() && record.is_none() {
+        return Err(Error::EnvNotFound { env });
+    }
+    let ca = std::fs::read_to_string(state.pki().join("ca.crt")).unwrap_or_default();
+    let prober = Prober::new(&ca)?;
+
+    // Components the last `up` planned, plus any container of the env it did not.
+    let mut names: Vec<String> = record
+        .as_ref()
+        .map(|r| r.components.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    for o in &observed {
+        if !names.contains(&o.component) {
+            names.push(o.component.clone());
+        }
+    }
+    let rows = join_all(names.iter().map(|name| {
+        let (rt, prober, observed, record) = (&rt, &prober, &observed, &record);
+        async move {
+            let rec = record
+                .as_ref()
+                .and_then(|r| r.components.iter().find(|c| &c.name == name));
+            let obs = observed.iter().find(|o| &o.component == name);
+            let (ready, detail) = match obs {
+                None => (false, Some("no container".to_string())),
+                Some(o) if o.state != ContainerState::Running => (false, None),
+                Some(o) => match rec.and_then(|r| r.readiness.as_ref()) {
+                    None => (true, None),
+                    Some(p) => match prober.check(rt, &o.id, p).await {
+                        Ok(()) => (true, None),
+                        Err(why) => (false, Some(why)),
+                    },
+                },
+            };
+            Row {
+                component: name.clone(),
+                container: obs
+                    .map(|o| o.name.clone())
+                    .unwrap_or_else(|| names::container_name(&env_name_of(record), name)),
+                state: obs.map_or("missing".into(), |o| o.state.to_string()),
+                ready,
+                detail,
+                image: obs
+                    .map(|o| o.image.clone())
+                    .or(rec.map(|r| r.image.clone()))
+                    .unwrap_or_default(),
+                urls: rec.map(|r| r.urls.clone()).unwrap_or_default(),
+            }
+        }
+    }))
+    .await;
+    let all_ready = rows.iter().all(|r| r.ready);
+    let kubeconfig = state.kubeconfig();
+
+    if ui::is_json(args.output) {
+        let doc = json!({
+            "env": env,
+            "profile": record.as_ref().map(|r| &r.profile),
+            "ready": all_ready,
+            "engine": rt.endpoint,
+            "kubeconfig": kubeconfig.exists().then_some(&kubeconfig),
+            "components": rows.iter().map(|r| json!({
+                "name": r.component, "container": r.container, "state": r.state,
+                "ready": r.ready, "detail": r.detail, "image": r.image, "urls": r.urls,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "environment {env:?} (profile {}): {}  [engine {}]",
+            record.as_ref().map_or("?", |r| r.profile.as_str()),
+            if all_ready { "ready" } else { "NOT ready" },
+            rt.endpoint
+        );
+        println!(
+            "{:<12} {:<10} {:<6} {:<45} URL",
+            "COMPONENT", "STATE", "READY", "IMAGE"
+        );
+        for r in &rows {
+            println!(
+                "{:<12} {:<10} {:<6} {:<45} {}",
+                r.component,
+                r.state,
+                if r.ready { "yes" } else { "no" },
+                r.image,
+                r.urls.join(" ")
+            );
+            if let Some(d) = &r.detail {
+                println!("{:<12} {d}", "");
+            }
+        }
+        if kubeconfig.exists() {
+            println!("kubeconfig: {}", kubeconfig.display());
+        }
+    }
+    Ok(if all_ready { exit::OK } else { exit::NOT_READY })
+}
+
+fn env_name_of(record: &Option<crate::state::EnvRecord>) -> String {
+    record.as_ref().map(|r| r.env.clone()).unwrap_or_default()
+}

@@ -1,0 +1,408 @@
+//! `kcpenv up`: profile → plan → reconcile → readiness → kubeconfig.
+//!
+//! Order matters for "nothing half-made": everything that can be checked without creating
+//! anything (profile, flags, engine, lock, host ports, images) is checked first. Objects
+//! this run creates carry its run id, so a failure or Ctrl-C removes exactly those.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures_util::future::try_join_all;
+use serde_json::json;
+
+use crate::cli::UpArgs;
+use crate::components;
+use crate::error::{Error, Result};
+use crate::images;
+use crate::kubeconfig;
+use crate::names;
+use crate::pki::Pki;
+use crate::plan::{self, Certs, Plan};
+use crate::profile;
+use crate::readiness::Prober;
+use crate::reconcile::{self, Executor, Failure};
+use crate::runtime::docker::DockerRuntime;
+use crate::runtime::{LogChunk, Observed, Runtime};
+use crate::state::{ComponentRecord, EnvLock, EnvRecord, StateDir};
+use crate::ui::{self, Event, Reporter};
+
+use super::{env_name, wait_message};
+
+pub async fn run(args: UpArgs) -> Result<i32> {
+    let env = env_name(&args.env)?;
+    let profile = profile::load(&args.profile)?;
+    let overrides = images::parse_overrides(&args.images)?;
+    let reporter = ui::reporter(args.output);
+    let rt = DockerRuntime::connect().await?;
+    let state = StateDir::for_env(&env)?;
+    let _lock = EnvLock::acquire(&state, args.lock_timeout, || {
+        reporter.emit(Event::Info {
+            message: wait_message(&env),
+        })
+    })?;
+    state.create()?;
+
+    let pki = Pki::open(&state.pki(), &env)?;
+    let mut certs = Certs {
+        ca_pem: pki.ca_pem().to_owned(),
+        leaves: BTreeMap::new(),
+    };
+    for (name, spec) in components::cert_requests(&profile) {
+        certs.leaves.insert(name.clone(), pki.ensure(&name, &spec)?);
+    }
+    let opts = plan::Options {
+        env: env.clone(),
+        port_offset: args.port_offset,
+        image_overrides: overrides,
+        mirror: std::env::var(images::MIRROR_ENV)
+            .ok()
+            .filter(|m| !m.is_empty()),
+    };
+    let plan = plan::build(&profile, &opts, &certs)?;
+    let run = run_id();
+    let started = Instant::now();
+    let deadline = started + args.wait_timeout;
+    let prober = Prober::new(&certs.ca_pem)?;
+
+    let work = reconcile_env(
+        &rt,
+        &plan,
+        &run,
+        &prober,
+        reporter.as_ref(),
+        deadline,
+        &state,
+    );
+    let outcome = tokio::select! {
+        r = work => r,
+        _ = interrupted() => Err(Failure::from(Error::Interrupted)),
+    };
+    match outcome {
+        Ok(changed) => {
+            write_outputs(&state, &plan)?;
+            reporter.finish();
+            print_summary(
+                &plan,
+                &state,
+                changed,
+                started.elapsed(),
+                ui::is_json(args.output),
+            );
+            Ok(0)
+        }
+        Err(failure) => {
+            reporter.finish();
+            // A second Ctrl-C during cleanup ends the process at once.
+            tokio::spawn(async {
+                interrupted().await;
+                std::process::exit(crate::error::exit::INTERRUPTED);
+            });
+            let mut error = failure.error;
+            if let (
+                Some((component, id)),
+                Error::ComponentFailed {
+                    log_tail, saved_to, ..
+                },
+            ) = (&failure.component, &mut error)
+            {
+                let (tail, dir) = save_diagnostics(&rt, &state, component, id).await;
+                *log_tail = tail;
+                *saved_to = dir;
+            }
+            if args.keep_on_failure {
+                reporter.emit(Event::Info {
+                    message: "keeping what this run created (--keep-on-failure); `kcpenv down` removes it".into(),
+                });
+            } else if let Ok((c, v)) = reconcile::rollback(&rt, &env, &run).await
+                && c + v > 0
+            {
+                reporter.emit(Event::Info {
+                    message: format!(
+                        "removed what this run created: {c} container(s), {v} volume(s)"
+                    ),
+                });
+            }
+            Err(error)
+        }
+    }
+}
+
+/// Observe, check, diff, execute. Returns whether anything changed.
+async fn reconcile_env<R: Runtime>(
+    rt: &R,
+    plan: &Plan,
+    run: &str,
+    prober: &Prober,
+    reporter: &dyn Reporter,
+    deadline: Instant,
+    state: &StateDir,
+) -> std::result::Result<bool, Failure> {
+    let observed = rt.list_containers(&plan.env).await?;
+    let diff = reconcile::diff(plan, &observed);
+    if diff.is_noop() {
+        // Still verify readiness: "up returns when every component is ready".
+        let checks = plan.components.iter().map(|c| async {
+            let id = &observed
+                .iter()
+                .find(|o| o.component == c.component)
+                .expect("noop diff")
+                .id;
+            prober
+                .wait(rt, id, c.readiness.as_ref(), deadline)
+                .await
+                .map_err(|reason| Failure {
+                    error: Error::ComponentFailed {
+                        component: c.component.clone(),
+                        reason,
+                        log_tail: String::new(),
+                        saved_to: None,
+                    },
+                    component: Some((c.component.clone(), id.clone())),
+                })
+        });
+        try_join_all(checks).await?;
+        return Ok(false);
+    }
+    check_ports(rt, plan, &observed).await?;
+    ensure_images(rt, plan, reporter).await?;
+    // Written before containers exist so `status` and `logs` work during a long start.
+    state.write_env(&record(plan)).map_err(Failure::from)?;
+    Executor {
+        rt,
+        plan,
+        run,
+        prober,
+        reporter,
+        deadline,
+    }
+    .execute(&diff)
+    .await?;
+    Ok(true)
+}
+
+/// Fails before anything is created when a host port is taken by someone else. Ports
+/// our own holder publishes are ours, even if the holder is about to be replaced.
+async fn check_ports<R: Runtime>(rt: &R, plan: &Plan, observed: &[Observed]) -> Result<()> {
+    let mut ours = vec![];
+    if let Some(h) = observed.iter().find(|o| o.component == names::HOLDER) {
+        let inspect = rt.inspect_json(&h.id).await?;
+        if let Some(b) = inspect
+            .pointer("/HostConfig/PortBindings")
+            .and_then(|b| b.as_object())
+        {
+            for list in b.values().filter_map(|v| v.as_array()) {
+                ours.extend(
+                    list.iter()
+                        .filter_map(|x| x.get("HostPort")?.as_str()?.parse::<u16>().ok()),
+                );
+            }
+        }
+    }
+    for p in plan.published_ports() {
+        if ours.contains(&p.port) {
+            continue;
+        }
+        if std::net::TcpListener::bind((p.host_ip.as_str(), p.port)).is_err() {
+            return Err(Error::PortTaken {
+                port: p.port,
+                component: p.component.clone(),
+                port_name: p.name.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Every image present before anything is created; missing ones are pulled.
+async fn ensure_images<R: Runtime>(rt: &R, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
+    let mut wanted: Vec<&str> = plan.all_containers().map(|c| c.image.as_str()).collect();
+    wanted.sort();
+    wanted.dedup();
+    try_join_all(wanted.into_iter().map(|image| async move {
+        if rt.image_exists(image).await? {
+            return Ok(());
+        }
+        let start = Instant::now();
+        reporter.emit(Event::StepStarted {
+            component: image.into(),
+            step: "pull".into(),
+        });
+        let progress = |p: crate::runtime::PullProgress| {
+            reporter.emit(Event::PullProgress {
+                image: p.image,
+                current: p.current,
+                total: p.total,
+            })
+        };
+        let r = rt.pull_image(image, &progress).await;
+        match &r {
+            Ok(()) => reporter.emit(Event::StepFinished {
+                component: image.into(),
+                step: "pull".into(),
+                millis: start.elapsed().as_millis() as u64,
+            }),
+            Err(e) => reporter.emit(Event::StepFailed {
+                component: image.into(),
+                step: "pull".into(),
+                error: e.to_string(),
+            }),
+        }
+        r
+    }))
+    .await?;
+    Ok(())
+}
+
+fn record(plan: &Plan) -> EnvRecord {
+    EnvRecord {
+        env: plan.env.clone(),
+        profile: plan.profile.clone(),
+        port_offset: plan.port_offset,
+        components: plan
+            .all_containers()
+            .map(|c| ComponentRecord {
+                name: c.component.clone(),
+                image: c.image.clone(),
+                urls: c.urls.clone(),
+                readiness: c.readiness.clone(),
+            })
+            .collect(),
+    }
+}
+
+fn write_outputs(state: &StateDir, plan: &Plan) -> Result<()> {
+    if let Some(spec) = &plan.kubeconfig {
+        kubeconfig::write(&state.kubeconfig(), &kubeconfig::generate(&plan.env, spec))?;
+    }
+    // The files each container was given, as given (secrets stay 0600), for inspection.
+    for c in &plan.components {
+        for f in &c.files {
+            let rel = f.path.trim_start_matches('/');
+            let mode = if f.secret { 0o600 } else { 0o644 };
+            crate::state::write_file(
+                &state.config(&c.component).join(rel),
+                f.content.as_bytes(),
+                mode,
+            )?;
+        }
+    }
+    state.write_env(&record(plan))
+}
+
+fn print_summary(plan: &Plan, state: &StateDir, changed: bool, took: Duration, json: bool) {
+    let kubeconfig = plan.kubeconfig.as_ref().map(|_| state.kubeconfig());
+    if json {
+        let doc = json!({
+            "env": plan.env,
+            "profile": plan.profile,
+            "ready": true,
+            "changed": changed,
+            "seconds": took.as_secs_f64(),
+            "kubeconfig": kubeconfig,
+            "components": plan.components.iter().map(|c| json!({
+                "name": c.component, "container": c.name, "image": c.image, "urls": c.urls,
+            })).collect::<Vec<_>>(),
+        });
+        println!("{doc}");
+        return;
+    }
+    let verb = if changed {
+        "is ready"
+    } else {
+        "was already up to date"
+    };
+    println!(
+        "environment {:?} (profile {}) {verb} after {:.1}s",
+        plan.env,
+        plan.profile,
+        took.as_secs_f64()
+    );
+    for c in &plan.components {
+        println!("  {:<12} {}", c.component, c.urls.join(" "));
+    }
+    if let Some(k) = kubeconfig {
+        println!("kubeconfig: {}", k.display());
+        println!(
+            "  export KUBECONFIG=$(kcpenv kubeconfig --path{})",
+            name_flag(&plan.env)
+        );
+    }
+}
+
+fn name_flag(env: &str) -> String {
+    if env == "kcpenv" {
+        String::new()
+    } else {
+        format!(" --name {env}")
+    }
+}
+
+/// Saves the failed component's full log and inspect output; returns the log's tail.
+async fn save_diagnostics<R: Runtime>(
+    rt: &R,
+    state: &StateDir,
+    component: &str,
+    id: &str,
+) -> (String, Option<std::path::PathBuf>) {
+    use futures_util::StreamExt;
+    let mut log = Vec::new();
+    let mut stream = rt.logs(id, None, false);
+    while let Some(Ok(chunk)) = stream.next().await {
+        match chunk {
+            LogChunk::Stdout(b) | LogChunk::Stderr(b) => log.extend_from_slice(&b),
+        }
+    }
+    let text = String::from_utf8_lossy(&log);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(20)..]
+        .iter()
+        .map(|l| format!("  | {l}"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let dir = state
+        .failures()
+        .join(format!("{}-{component}", timestamp()));
+    let inspect = rt.inspect_json(id).await.unwrap_or_default();
+    let saved = crate::state::write_file(&dir.join("log.txt"), &log, 0o600)
+        .and_then(|_| {
+            crate::state::write_file(
+                &dir.join("inspect.json"),
+                serde_json::to_string_pretty(&inspect)
+                    .unwrap_or_default()
+                    .as_bytes(),
+                0o600,
+            )
+        })
+        .is_ok();
+    (tail, saved.then_some(dir))
+}
+
+fn timestamp() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        now.year(),
+        now.month() as u8,
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    )
+}
+
+/// A short random id labelling what this run creates.
+fn run_id() -> String {
+    use rand::Rng;
+    let n: u64 = rand::rng().random();
+    format!("{n:016x}")
+}
+
+/// SIGINT or SIGTERM.
+pub async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

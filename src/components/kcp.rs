@@ -1,0 +1,136 @@
+//! kcp: `kcp start` with the environment's serving certificate and CA, client
+//! certificates accepted (`--client-ca-file`), `--shard-base-url` on localhost (the URL is
+//! the same from the host and from every container in the shared namespace), and its root
+//! directory on a named volume.
+
+use std::collections::BTreeMap;
+
+use crate::error::Result;
+use crate::kubeconfig;
+use crate::names;
+use crate::pki::{LOCAL_SANS, LeafSpec};
+use crate::plan::{
+    ContainerSpec, FileSpec, KubeconfigSpec, Network, PortBinding, Probe, VolumeMount, shift,
+};
+use crate::profile::KcpSpec;
+
+use super::{Context, Planned};
+
+pub const NAME: &str = "kcp";
+/// The user the official image runs as (distroless nonroot).
+const UID: u64 = 65532;
+/// The image's working directory is `/`, so its default root directory is `/.kcp`
+/// (pre-created there, owned by 65532); the volume goes exactly there.
+const ROOT_DIR: &str = "/.kcp";
+const TLS_DIR: &str = "/etc/kcpenv/tls";
+/// The official image sets `KUBECONFIG` to this path; putting the admin kubeconfig there
+/// makes `docker exec kcpenv-<env>-kcp kubectl …` work.
+const IN_CONTAINER_KUBECONFIG: &str = "/etc/kcp/config/admin.kubeconfig";
+
+pub const SERVING_CERT: &str = "kcp-serving";
+pub const ADMIN_CERT: &str = "admin";
+
+pub fn cert_requests() -> BTreeMap<String, LeafSpec> {
+    BTreeMap::from([
+        (
+            SERVING_CERT.to_owned(),
+            LeafSpec::Serving {
+                sans: LOCAL_SANS.iter().map(|s| s.to_string()).collect(),
+            },
+        ),
+        (
+            ADMIN_CERT.to_owned(),
+            LeafSpec::Client {
+                common_name: "kcpenv-admin".into(),
+                // kcp binds this group to cluster-admin in every workspace.
+                organizations: vec!["system:kcp:admin".into()],
+            },
+        ),
+    ])
+}
+
+pub fn plan(spec: &KcpSpec, ctx: &Context) -> Result<(Planned, KubeconfigSpec)> {
+    let port = shift(spec.port, ctx.offset, "kcp.port")?;
+    let server = format!("https://localhost:{port}");
+    let serving = ctx.certs.get(SERVING_CERT)?;
+    let kc = KubeconfigSpec {
+        server: server.clone(),
+        ca_pem: ctx.certs.ca_pem.clone(),
+        admin: ctx.certs.get(ADMIN_CERT)?.clone(),
+    };
+    let in_container_kubeconfig =
+        serde_yaml::to_string(&kubeconfig::generate(ctx.env, &kc)).expect("kubeconfig serialises");
+
+    let file = |path: String, content: &str, mode: u32, secret: bool| FileSpec {
+        path,
+        content: content.to_owned(),
+        mode,
+        uid: UID,
+        gid: UID,
+        secret,
+    };
+    let mut command = vec![
+        "start".to_owned(),
+        format!("--root-directory={ROOT_DIR}"),
+        // All interfaces of the shared namespace: published ports arrive on its eth0.
+        "--bind-address=0.0.0.0".to_owned(),
+        format!("--secure-port={port}"),
+        format!("--shard-base-url={server}"),
+        format!("--tls-cert-file={TLS_DIR}/serving.crt"),
+        format!("--tls-private-key-file={TLS_DIR}/serving.key"),
+        format!("--client-ca-file={TLS_DIR}/ca.crt"),
+    ];
+    command.extend(spec.extra_args.iter().cloned());
+
+    let container = ContainerSpec {
+        component: NAME.into(),
+        name: names::container_name(ctx.env, NAME),
+        image: ctx.images.resolve(NAME, &spec.image),
+        entrypoint: None,
+        command: Some(command),
+        env: BTreeMap::new(),
+        user: None,
+        network: Network::JoinHolder,
+        volumes: vec![VolumeMount {
+            volume: names::volume_name(ctx.env, NAME, "data"),
+            path: ROOT_DIR.into(),
+        }],
+        files: vec![
+            file(format!("{TLS_DIR}/ca.crt"), &ctx.certs.ca_pem, 0o644, false),
+            file(
+                format!("{TLS_DIR}/serving.crt"),
+                &serving.cert_pem,
+                0o644,
+                false,
+            ),
+            file(
+                format!("{TLS_DIR}/serving.key"),
+                &serving.key_pem,
+                0o600,
+                true,
+            ),
+            file(
+                IN_CONTAINER_KUBECONFIG.into(),
+                &in_container_kubeconfig,
+                0o600,
+                true,
+            ),
+        ],
+        readiness: Some(Probe::Https {
+            port,
+            path: "/readyz".into(),
+        }),
+        depends_on: vec![],
+        // kcp shuts its embedded etcd down cleanly on SIGTERM; give it time.
+        stop_timeout: 20,
+        urls: vec![server],
+        labels: BTreeMap::new(),
+    };
+    let publish = vec![PortBinding {
+        host_ip: "127.0.0.1".into(),
+        port,
+        component: NAME.into(),
+        name: "https".into(),
+    }];
+    Ok(((container, publish), kc))
+}

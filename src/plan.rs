@@ -1,0 +1,415 @@
+//! The plan: everything `up` will create, computed purely from the profile, the flags and
+//! the certificates. Deterministic — the same inputs give byte-identical container specs —
+//! so a config hash of each spec tells the reconciler what changed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::components;
+use crate::error::{Error, Result};
+use crate::images;
+use crate::names::{self, HOLDER};
+use crate::pki::CertPair;
+use crate::profile::Profile;
+
+/// Inputs to the plan besides the profile.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub env: String,
+    pub port_offset: u16,
+    pub image_overrides: BTreeMap<String, String>,
+    pub mirror: Option<String>,
+}
+
+/// Certificates the plan may embed, keyed by the names `components::cert_requests` gave.
+#[derive(Debug, Clone, Default)]
+pub struct Certs {
+    pub ca_pem: String,
+    pub leaves: BTreeMap<String, CertPair>,
+}
+
+impl Certs {
+    pub fn get(&self, name: &str) -> Result<&CertPair> {
+        self.leaves
+            .get(name)
+            .ok_or_else(|| Error::Internal(format!("certificate {name:?} was not prepared")))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub env: String,
+    pub profile: String,
+    pub port_offset: u16,
+    pub holder: ContainerSpec,
+    /// In dependency order (a component comes after everything it depends on).
+    pub components: Vec<ContainerSpec>,
+    pub volumes: Vec<VolumeSpec>,
+    pub kubeconfig: Option<KubeconfigSpec>,
+}
+
+impl Plan {
+    pub fn all_containers(&self) -> impl Iterator<Item = &ContainerSpec> {
+        std::iter::once(&self.holder).chain(self.components.iter())
+    }
+    pub fn published_ports(&self) -> &[PortBinding] {
+        match &self.holder.network {
+            Network::Holder { publish } => publish,
+            Network::JoinHolder => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub component: String,
+    pub name: String,
+    pub image: String,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub network: Network,
+    pub volumes: Vec<VolumeMount>,
+    /// Files copied into the container before it starts (owned by `uid`:`gid`). Copying,
+    /// not bind-mounting, works with remote engines and lets a non-root container read
+    /// a 0600 key without the host file being readable by that uid.
+    pub files: Vec<FileSpec>,
+    pub readiness: Option<Probe>,
+    pub depends_on: Vec<String>,
+    pub stop_timeout: u32,
+    /// User-facing URLs, shown by `status`.
+    pub urls: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+impl ContainerSpec {
+    pub fn config_hash(&self) -> &str {
+        self.labels
+            .get(names::LABEL_CONFIG_HASH)
+            .map(String::as_str)
+            .unwrap_or("")
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Network {
+    /// Owns the shared network namespace and publishes these ports.
+    Holder { publish: Vec<PortBinding> },
+    /// Joins the holder's namespace (`network_mode: container:<holder>`).
+    JoinHolder,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    pub host_ip: String,
+    /// Identity port: the same number inside the namespace and on the host.
+    pub port: u16,
+    pub component: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeMount {
+    pub volume: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub name: String,
+    pub component: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSpec {
+    pub path: String,
+    pub content: String,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    /// Whether the content is secret (kept 0600 in the state dir, redacted in exports).
+    pub secret: bool,
+}
+
+/// A readiness probe, run from the host against a published port (or inside the container
+/// for `exec`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Probe {
+    Http {
+        port: u16,
+        path: String,
+    },
+    /// Verified with the environment's CA.
+    Https {
+        port: u16,
+        path: String,
+    },
+    Tcp {
+        port: u16,
+    },
+    Exec {
+        command: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeconfigSpec {
+    /// Base URL of kcp, e.g. `https://localhost:6443`.
+    pub server: String,
+    pub ca_pem: String,
+    pub admin: CertPair,
+}
+
+/// Builds the plan. Pure: no I/O, no clock, no randomness.
+pub fn build(profile: &Profile, opts: &Options, certs: &Certs) -> Result<Plan> {
+    let env = opts.env.as_str();
+    let known: BTreeSet<String> = components::names(profile).into_iter().collect();
+    for c in opts.image_overrides.keys() {
+        if !known.contains(c) {
+            return Err(Error::InvalidImageFlag {
+                value: format!("{c}={}", opts.image_overrides[c]),
+                reason: format!(
+                    "profile {:?} has no component {c:?} (components: {})",
+                    profile.name,
+                    known.iter().cloned().collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+    }
+    let ctx = components::Context {
+        env,
+        offset: opts.port_offset,
+        images: ImageChoice {
+            overrides: &opts.image_overrides,
+            mirror: opts.mirror.as_deref(),
+        },
+        certs,
+    };
+    let planned = components::plan(profile, &ctx)?;
+
+    let mut comps = order_by_dependencies(planned.containers)?;
+    let publish: Vec<PortBinding> = comps.iter().flat_map(|c| c.1.iter().cloned()).collect();
+    let holder_image = ctx.images.resolve(HOLDER, &profile.holder.image);
+    let mut holder = ContainerSpec {
+        component: HOLDER.into(),
+        name: names::container_name(env, HOLDER),
+        image: holder_image,
+        entrypoint: Some(vec![profile.holder.shell.clone()]),
+        // Waits forever but exits at once on SIGTERM (PID 1 gets no default handlers).
+        command: Some(vec![
+            "-c".into(),
+            "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done".into(),
+        ]),
+        env: BTreeMap::new(),
+        user: None,
+        network: Network::Holder { publish },
+        volumes: vec![],
+        files: vec![],
+        readiness: None,
+        depends_on: vec![],
+        stop_timeout: 2,
+        urls: vec![],
+        labels: BTreeMap::new(),
+    };
+    finish(&mut holder, env, &profile.name);
+    for (c, _) in comps.iter_mut() {
+        finish(c, env, &profile.name);
+    }
+    let components: Vec<ContainerSpec> = comps.into_iter().map(|(c, _)| c).collect();
+    let volumes = components
+        .iter()
+        .flat_map(|c| {
+            c.volumes.iter().map(|v| VolumeSpec {
+                name: v.volume.clone(),
+                component: c.component.clone(),
+            })
+        })
+        .collect();
+    Ok(Plan {
+        env: env.to_owned(),
+        profile: profile.name.clone(),
+        port_offset: opts.port_offset,
+        holder,
+        components,
+        volumes,
+        kubeconfig: planned.kubeconfig,
+    })
+}
+
+/// How a component's `image:` field becomes a reference.
+#[derive(Debug, Clone, Copy)]
+pub struct ImageChoice<'a> {
+    pub overrides: &'a BTreeMap<String, String>,
+    pub mirror: Option<&'a str>,
+}
+
+impl ImageChoice<'_> {
+    pub fn resolve(&self, component: &str, field: &str) -> String {
+        match self.overrides.get(component) {
+            Some(r) => r.clone(),
+            None => images::resolve(field, self.mirror),
+        }
+    }
+}
+
+/// Shifts a profile port by the offset; the result must still be a port.
+pub fn shift(port: u16, offset: u16, what: &str) -> Result<u16> {
+    port.checked_add(offset)
+        .ok_or_else(|| Error::ProfileInvalid {
+            origin: "--port-offset".into(),
+            message: format!("{what} {port} + offset {offset} exceeds 65535"),
+            location: None,
+        })
+}
+
+/// Labels and the config hash. The hash covers everything about the container except
+/// the labels themselves, so any change to image, flags, files or ports shows up.
+fn finish(spec: &mut ContainerSpec, env: &str, profile: &str) {
+    spec.labels.clear();
+    let json = serde_json::to_vec(&*spec).expect("specs serialise");
+    let hash = hex(&Sha256::digest(&json))[..16].to_owned();
+    spec.labels = BTreeMap::from([
+        (names::LABEL_ENV.into(), env.into()),
+        (names::LABEL_COMPONENT.into(), spec.component.clone()),
+        (names::LABEL_PROFILE.into(), profile.into()),
+        (names::LABEL_CONFIG_HASH.into(), hash),
+        (
+            names::LABEL_VERSION.into(),
+            env!("CARGO_PKG_VERSION").into(),
+        ),
+    ]);
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Stable topological order: among components whose dependencies are placed, the
+/// profile's order (built-ins first, then containers by name) decides.
+fn order_by_dependencies(
+    mut items: Vec<(ContainerSpec, Vec<PortBinding>)>,
+) -> Result<Vec<(ContainerSpec, Vec<PortBinding>)>> {
+    let mut out: Vec<(ContainerSpec, Vec<PortBinding>)> = Vec::with_capacity(items.len());
+    let mut placed: BTreeSet<String> = BTreeSet::new();
+    while !items.is_empty() {
+        let Some(i) = items
+            .iter()
+            .position(|(c, _)| c.depends_on.iter().all(|d| placed.contains(d)))
+        else {
+            return Err(Error::Internal(
+                "dependency cycle survived validation".into(),
+            ));
+        };
+        let item = items.remove(i);
+        placed.insert(item.0.component.clone());
+        out.push(item);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile;
+
+    pub(crate) fn certs() -> Certs {
+        let pair = |n: &str| CertPair {
+            cert_pem: format!("{n}-cert"),
+            key_pem: format!("{n}-key"),
+        };
+        let mut c = Certs {
+            ca_pem: "ca".into(),
+            leaves: BTreeMap::new(),
+        };
+        for (name, _) in components::cert_requests(&profile::load("kcp").unwrap()) {
+            c.leaves.insert(name.clone(), pair(&name));
+        }
+        c
+    }
+
+    fn opts(offset: u16) -> Options {
+        Options {
+            env: "dev".into(),
+            port_offset: offset,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn kcp_plan_is_deterministic_and_labelled() {
+        let p = profile::load("kcp").unwrap();
+        let a = build(&p, &opts(0), &certs()).unwrap();
+        let b = build(&p, &opts(0), &certs()).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.holder.name, "kcpenv-dev-holder");
+        let kcp = &a.components[0];
+        assert_eq!(kcp.name, "kcpenv-dev-kcp");
+        assert_eq!(kcp.labels[names::LABEL_ENV], "dev");
+        assert_eq!(kcp.labels[names::LABEL_COMPONENT], "kcp");
+        assert_eq!(kcp.labels[names::LABEL_PROFILE], "kcp");
+        assert_eq!(kcp.config_hash().len(), 16);
+        assert_eq!(
+            a.published_ports(),
+            &[PortBinding {
+                host_ip: "127.0.0.1".into(),
+                port: 6443,
+                component: "kcp".into(),
+                name: "https".into()
+            }]
+        );
+        assert_eq!(a.volumes[0].name, "kcpenv-dev-kcp-data");
+    }
+
+    #[test]
+    fn offset_shifts_ports_urls_and_hash() {
+        let p = profile::load("kcp").unwrap();
+        let a = build(&p, &opts(0), &certs()).unwrap();
+        let b = build(&p, &opts(100), &certs()).unwrap();
+        assert_eq!(b.published_ports()[0].port, 6543);
+        assert_eq!(b.components[0].urls, vec!["https://localhost:6543"]);
+        assert_ne!(a.components[0].config_hash(), b.components[0].config_hash());
+        assert_ne!(a.holder.config_hash(), b.holder.config_hash());
+        assert!(build(&p, &opts(65000), &certs()).is_err());
+    }
+
+    #[test]
+    fn image_override_and_mirror() {
+        let p = profile::load("kcp").unwrap();
+        let mut o = opts(0);
+        o.mirror = Some("kcpenv.local".into());
+        let plan = build(&p, &o, &certs()).unwrap();
+        assert!(
+            plan.components[0]
+                .image
+                .starts_with("kcpenv.local/kcp-dev/kcp:")
+        );
+        assert_eq!(plan.holder.image, plan.components[0].image);
+        o.image_overrides.insert("kcp".into(), "my/kcp:dev".into());
+        let plan = build(&p, &o, &certs()).unwrap();
+        assert_eq!(plan.components[0].image, "my/kcp:dev");
+        o.image_overrides.insert("dex".into(), "dex:x".into());
+        let e = build(&p, &o, &certs()).unwrap_err();
+        assert!(e.to_string().contains("dex=dex:x"), "{e}");
+    }
+
+    #[test]
+    fn dependency_order() {
+        let p = profile::parse(
+            "t",
+            "kcp: {}\ncontainers:\n  a:\n    image: busybox\n    dependsOn: [b]\n  b:\n    image: busybox\n    dependsOn: [kcp]\n",
+        )
+        .unwrap();
+        let plan = build(&p, &opts(0), &certs()).unwrap();
+        let order: Vec<_> = plan
+            .components
+            .iter()
+            .map(|c| c.component.as_str())
+            .collect();
+        assert_eq!(order, ["kcp", "b", "a"]);
+    }
+}

@@ -1,0 +1,575 @@
+//! Profiles: the user-facing description of an environment. Embedded profiles live in
+//! `profiles/*.yaml` (compiled into the binary); `--profile ./file.yaml` reads a user's.
+//! Parsing is strict (unknown keys are errors, with line and column) and `validate`
+//! checks everything the YAML schema cannot, so a typo never reaches a container.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use include_dir::{Dir, include_dir};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::images;
+use crate::names;
+
+static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
+
+/// Names that generic containers may not take: built-in components and the holder.
+pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp"];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Profile {
+    /// Set from the embedded file name or the user's file stem when absent.
+    #[serde(default)]
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub holder: HolderSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kcp: Option<KcpSpec>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub containers: BTreeMap<String, ContainerDecl>,
+}
+
+/// The container that owns the shared network namespace and publishes the ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HolderSpec {
+    /// A key of images.yaml or an image reference. The image needs a POSIX shell at `shell`.
+    pub image: String,
+    /// The shell that runs the holder's wait loop.
+    pub shell: String,
+}
+
+impl Default for HolderSpec {
+    fn default() -> Self {
+        // kcp's image is present anyway and ships busybox (distroless :debug base).
+        HolderSpec {
+            image: "kcp".into(),
+            shell: "/busybox/sh".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KcpSpec {
+    #[serde(default = "KcpSpec::default_image")]
+    pub image: String,
+    /// kcp's secure port, inside the namespace and on the host (before --port-offset).
+    #[serde(default = "KcpSpec::default_port")]
+    pub port: u16,
+    /// Extra `kcp start` flags, appended after kcpenv's own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra_args: Vec<String>,
+}
+
+impl KcpSpec {
+    fn default_image() -> String {
+        "kcp".into()
+    }
+    fn default_port() -> u16 {
+        6443
+    }
+}
+
+impl Default for KcpSpec {
+    fn default() -> Self {
+        KcpSpec {
+            image: Self::default_image(),
+            port: Self::default_port(),
+            extra_args: vec![],
+        }
+    }
+}
+
+/// A generic container a profile adds to the environment (a database, a test server).
+/// String fields are minijinja templates; see `components::generic` for the context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerDecl {
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entrypoint: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub command: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Ports published on 127.0.0.1 (name → port; the same number inside and out).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub ports: BTreeMap<String, u16>,
+    /// Ports used only inside the shared namespace (shifted by --port-offset, never published).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub internal_ports: BTreeMap<String, u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileDecl>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<VolumeDecl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness: Option<ReadinessDecl>,
+    /// Components that must be ready before this one starts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
+    /// Seconds between SIGTERM and SIGKILL when the container is stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FileDecl {
+    /// Absolute path inside the container.
+    pub path: String,
+    pub content: String,
+    /// Octal permission bits, e.g. 0644 (YAML reads a leading 0 as octal only in strings: write "0600").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeDecl {
+    /// Short name; the Docker volume is `kcpenv-<env>-<component>-<name>`.
+    pub name: String,
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReadinessDecl {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpProbeDecl>,
+    /// Like http, over TLS verified with the environment's CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub https: Option<HttpProbeDecl>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<TcpProbeDecl>,
+    /// A command run inside the container; ready when it exits 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpProbeDecl {
+    /// A name from `ports`.
+    pub port: String,
+    #[serde(default = "HttpProbeDecl::default_path")]
+    pub path: String,
+}
+
+impl HttpProbeDecl {
+    fn default_path() -> String {
+        "/".into()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpProbeDecl {
+    pub port: String,
+}
+
+/// Names of the profiles compiled into the binary, sorted.
+pub fn embedded_names() -> Vec<String> {
+    let mut names: Vec<String> = EMBEDDED
+        .files()
+        .filter_map(|f| {
+            let p = f.path();
+            (p.extension()? == "yaml").then(|| p.file_stem()?.to_str().map(str::to_owned))?
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// Loads a profile by embedded name or file path, and validates it.
+pub fn load(name_or_path: &str) -> Result<Profile> {
+    let (origin, text, default_name) = source(name_or_path)?;
+    let mut profile = parse(&origin, &text)?;
+    if profile.name.is_empty() {
+        profile.name = default_name;
+    }
+    validate(&profile, &origin)?;
+    Ok(profile)
+}
+
+fn source(name_or_path: &str) -> Result<(String, String, String)> {
+    if let Some(file) = EMBEDDED.get_file(format!("{name_or_path}.yaml")) {
+        let text = file.contents_utf8().expect("embedded profiles are UTF-8");
+        return Ok((
+            format!("{name_or_path:?} (embedded)"),
+            text.to_owned(),
+            name_or_path.to_owned(),
+        ));
+    }
+    let path = Path::new(name_or_path);
+    let looks_like_path = name_or_path.contains('/')
+        || name_or_path.ends_with(".yaml")
+        || name_or_path.ends_with(".yml");
+    if looks_like_path || path.is_file() {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::ProfileInvalid {
+            origin: path.display().to_string(),
+            message: format!("cannot read the file: {e}"),
+            location: None,
+        })?;
+        let stem = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or("custom")
+            .to_owned();
+        return Ok((path.display().to_string(), text, stem));
+    }
+    Err(Error::UnknownProfile {
+        name: name_or_path.to_owned(),
+        available: embedded_names(),
+    })
+}
+
+/// Strict YAML parse; errors carry serde_yaml's line and column.
+pub fn parse(origin: &str, text: &str) -> Result<Profile> {
+    serde_yaml::from_str::<Profile>(text).map_err(|e| {
+        let location = e.location().map(|l| (l.line(), l.column()));
+        let mut message = e.to_string();
+        // serde_yaml repeats the location at the end; ours is in the error's prefix.
+        if let Some((l, c)) = location {
+            let suffix = format!(" at line {l} column {c}");
+            if let Some(stripped) = message.strip_suffix(&suffix) {
+                message = stripped.to_owned();
+            }
+        }
+        Error::ProfileInvalid {
+            origin: origin.to_owned(),
+            location,
+            message,
+        }
+    })
+}
+
+/// Checks what the schema cannot: references between fields, port clashes in the shared
+/// namespace, names Docker will accept, image reference syntax.
+pub fn validate(p: &Profile, origin: &str) -> Result<()> {
+    let err = |message: String| Error::ProfileInvalid {
+        origin: origin.to_owned(),
+        message,
+        location: None,
+    };
+    images::check_image_field(&p.holder.image).map_err(|e| err(format!("holder.image: {e}")))?;
+    if !p.holder.shell.starts_with('/') {
+        return Err(err("holder.shell: must be an absolute path".into()));
+    }
+
+    // Every port lives in one network namespace, so two components cannot share one.
+    let mut used: BTreeMap<u16, String> = BTreeMap::new();
+    let mut claim = |port: u16, owner: String| -> Result<()> {
+        if port == 0 {
+            return Err(err(format!("{owner}: port 0 is not allowed")));
+        }
+        if let Some(prev) = used.insert(port, owner.clone()) {
+            return Err(err(format!(
+                "{owner}: port {port} is already used by {prev} (all components share one network namespace)"
+            )));
+        }
+        Ok(())
+    };
+
+    let mut components: BTreeSet<&str> = BTreeSet::new();
+    if let Some(kcp) = &p.kcp {
+        components.insert("kcp");
+        images::check_image_field(&kcp.image).map_err(|e| err(format!("kcp.image: {e}")))?;
+        claim(kcp.port, "kcp.port".into())?;
+        // kcp's embedded etcd listens on these inside the namespace.
+        claim(2379, "kcp embedded etcd (client)".into())?;
+        claim(2380, "kcp embedded etcd (peer)".into())?;
+    }
+
+    for (name, c) in &p.containers {
+        let at = format!("containers.{name}");
+        names::check_component_name(name).map_err(|e| err(format!("{at}: {e}")))?;
+        if RESERVED_COMPONENTS.contains(&name.as_str()) {
+            return Err(err(format!(
+                "{at}: {name:?} is a built-in component name; choose another"
+            )));
+        }
+        components.insert(name);
+        images::check_image_field(&c.image).map_err(|e| err(format!("{at}.image: {e}")))?;
+        for (pname, port) in &c.ports {
+            names::check_component_name(pname)
+                .map_err(|e| err(format!("{at}.ports.{pname}: {e}")))?;
+            claim(*port, format!("{at}.ports.{pname}"))?;
+        }
+        for (pname, port) in &c.internal_ports {
+            if c.ports.contains_key(pname) {
+                return Err(err(format!(
+                    "{at}.internalPorts.{pname}: also declared in ports"
+                )));
+            }
+            claim(*port, format!("{at}.internalPorts.{pname}"))?;
+        }
+        for f in &c.files {
+            if !f.path.starts_with('/') {
+                return Err(err(format!(
+                    "{at}.files: path {:?} must be absolute",
+                    f.path
+                )));
+            }
+            if let Some(m) = &f.mode {
+                parse_mode(m).map_err(|e| err(format!("{at}.files {:?}: {e}", f.path)))?;
+            }
+        }
+        let mut vols = BTreeSet::new();
+        for v in &c.volumes {
+            names::check_component_name(&v.name)
+                .map_err(|e| err(format!("{at}.volumes {:?}: {e}", v.name)))?;
+            if !vols.insert(&v.name) {
+                return Err(err(format!("{at}.volumes: {:?} declared twice", v.name)));
+            }
+            if !v.path.starts_with('/') {
+                return Err(err(format!(
+                    "{at}.volumes {:?}: path must be absolute",
+                    v.name
+                )));
+            }
+        }
+        if let Some(r) = &c.readiness {
+            let kinds = [
+                r.http.is_some(),
+                r.https.is_some(),
+                r.tcp.is_some(),
+                r.exec.is_some(),
+            ]
+            .iter()
+            .filter(|b| **b)
+            .count();
+            if kinds != 1 {
+                return Err(err(format!(
+                    "{at}.readiness: give exactly one of http, https, tcp, exec (found {kinds})"
+                )));
+            }
+            let port = r
+                .http
+                .as_ref()
+                .or(r.https.as_ref())
+                .map(|h| &h.port)
+                .or(r.tcp.as_ref().map(|t| &t.port));
+            if let Some(port) = port
+                && !c.ports.contains_key(port)
+            {
+                return Err(err(format!(
+                    "{at}.readiness: port {port:?} is not one of the published ports ({}); probes run from the host",
+                    c.ports.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+            if let Some(cmd) = &r.exec
+                && cmd.is_empty()
+            {
+                return Err(err(format!("{at}.readiness.exec: empty command")));
+            }
+        }
+    }
+
+    for (name, c) in &p.containers {
+        for d in &c.depends_on {
+            if !components.contains(d.as_str()) {
+                return Err(err(format!(
+                    "containers.{name}.dependsOn: unknown component {d:?}"
+                )));
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(p) {
+        return Err(err(format!(
+            "dependsOn has a cycle: {}",
+            cycle.join(" -> ")
+        )));
+    }
+    Ok(())
+}
+
+/// Parses an octal mode string such as "0600" or "644".
+pub fn parse_mode(s: &str) -> std::result::Result<u32, String> {
+    u32::from_str_radix(s.trim_start_matches("0o"), 8)
+        .ok()
+        .filter(|m| *m <= 0o7777)
+        .ok_or_else(|| format!("mode {s:?} is not an octal permission such as \"0644\""))
+}
+
+fn find_cycle(p: &Profile) -> Option<Vec<String>> {
+    fn visit(
+        n: &str,
+        p: &Profile,
+        stack: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(i) = stack.iter().position(|s| s == n) {
+            let mut cycle = stack[i..].to_vec();
+            cycle.push(n.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(n) {
+            return None;
+        }
+        stack.push(n.to_owned());
+        if let Some(c) = p.containers.get(n) {
+            for d in &c.depends_on {
+                if let Some(cycle) = visit(d, p, stack, done) {
+                    return Some(cycle);
+                }
+            }
+        }
+        stack.pop();
+        done.insert(n.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    p.containers
+        .keys()
+        .find_map(|n| visit(n, p, &mut Vec::new(), &mut done))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(yaml: &str) -> Result<Profile> {
+        let p = parse("test", yaml)?;
+        validate(&p, "test")?;
+        Ok(p)
+    }
+
+    fn message(r: Result<Profile>) -> String {
+        match r {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected an error"),
+        }
+    }
+
+    #[test]
+    fn every_embedded_profile_loads() {
+        let names = embedded_names();
+        assert!(names.contains(&"kcp".to_string()), "{names:?}");
+        for n in names {
+            let p = load(&n).unwrap_or_else(|e| panic!("{n}: {e}"));
+            assert_eq!(p.name, n);
+        }
+    }
+
+    #[test]
+    fn defaults_are_applied() {
+        let p = check("kcp: {}\n").unwrap();
+        assert_eq!(p.kcp.unwrap().port, 6443);
+        assert_eq!(p.holder.image, "kcp");
+    }
+
+    #[test]
+    fn unknown_key_is_reported_with_location() {
+        let e = check("kcp:\n  port: 6443\n  prot: 1\n").unwrap_err();
+        match &e {
+            Error::ProfileInvalid {
+                location, message, ..
+            } => {
+                assert_eq!(*location, Some((3, 3)), "{message}");
+                assert!(message.contains("unknown field `prot`"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("line 3, column 3"), "{e}");
+    }
+
+    #[test]
+    fn malformed_yaml_is_reported_with_location() {
+        let e = check("kcp:\n  port: [6443\n").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::ProfileInvalid {
+                    location: Some(_),
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn port_clash_in_shared_namespace() {
+        let m = message(check(
+            "kcp: {}\ncontainers:\n  web:\n    image: busybox\n    ports: { http: 6443 }\n",
+        ));
+        assert!(m.contains("port 6443 is already used by kcp.port"), "{m}");
+    }
+
+    #[test]
+    fn etcd_ports_are_reserved_when_kcp_runs() {
+        let m = message(check(
+            "kcp: {}\ncontainers:\n  web:\n    image: busybox\n    internalPorts: { x: 2379 }\n",
+        ));
+        assert!(m.contains("embedded etcd"), "{m}");
+    }
+
+    #[test]
+    fn unknown_dependency_and_cycle() {
+        let m = message(check(
+            "containers:\n  a:\n    image: busybox\n    dependsOn: [nope]\n",
+        ));
+        assert!(m.contains("unknown component \"nope\""), "{m}");
+        let m = message(check(
+            "containers:\n  a:\n    image: busybox\n    dependsOn: [b]\n  b:\n    image: busybox\n    dependsOn: [a]\n",
+        ));
+        assert!(m.contains("cycle: a -> b -> a"), "{m}");
+    }
+
+    #[test]
+    fn readiness_needs_exactly_one_published_probe() {
+        let m = message(check(
+            "containers:\n  a:\n    image: busybox\n    readiness: {}\n",
+        ));
+        assert!(m.contains("exactly one"), "{m}");
+        let m = message(check(
+            "containers:\n  a:\n    image: busybox\n    internalPorts: { x: 80 }\n    readiness: { tcp: { port: x } }\n",
+        ));
+        assert!(m.contains("not one of the published ports"), "{m}");
+    }
+
+    #[test]
+    fn reserved_and_invalid_names() {
+        assert!(message(check("containers:\n  kcp:\n    image: busybox\n")).contains("built-in"));
+        assert!(
+            message(check("containers:\n  Web:\n    image: busybox\n")).contains("containers.Web")
+        );
+    }
+
+    #[test]
+    fn bad_image_and_mode() {
+        assert!(
+            message(check("containers:\n  a:\n    image: 'Bad Image'\n"))
+                .contains("containers.a.image")
+        );
+        let m = message(check(
+            "containers:\n  a:\n    image: busybox\n    files: [{ path: /x, content: '', mode: '0999' }]\n",
+        ));
+        assert!(m.contains("octal"), "{m}");
+    }
+
+    #[test]
+    fn unknown_profile_lists_embedded_ones() {
+        match load("no-such-profile") {
+            Err(Error::UnknownProfile { available, .. }) => {
+                assert!(available.contains(&"kcp".into()))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn mode_parsing() {
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("755"), Ok(0o755));
+        assert!(parse_mode("rw").is_err());
+    }
+}

@@ -1,0 +1,115 @@
+//! The container engine interface: the few operations the reconciler, readiness probes
+//! and read commands need. `docker` implements it over the Docker Engine API (which
+//! Podman's compatible socket also serves); `translate` is the pure mapping from our
+//! `ContainerSpec` to the engine's create request.
+
+pub mod docker;
+pub mod translate;
+
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::Stream;
+
+use crate::error::Result;
+use crate::plan::{ContainerSpec, VolumeSpec};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Restarting,
+    Paused,
+    Exited,
+    Dead,
+    Other(String),
+}
+
+impl std::fmt::Display for ContainerState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Restarting => "restarting",
+            ContainerState::Paused => "paused",
+            ContainerState::Exited => "exited",
+            ContainerState::Dead => "dead",
+            ContainerState::Other(s) => s,
+        };
+        f.write_str(s)
+    }
+}
+
+/// A container of the environment as the engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observed {
+    pub id: String,
+    pub name: String,
+    pub component: String,
+    pub config_hash: String,
+    pub run: String,
+    pub image: String,
+    pub state: ContainerState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObservedVolume {
+    pub name: String,
+    pub run: String,
+}
+
+/// Exit status of a container that stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Liveness {
+    pub state: ContainerState,
+    pub exit_code: Option<i64>,
+    pub oom_killed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullProgress {
+    pub image: String,
+    pub current: u64,
+    pub total: u64,
+}
+
+pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogChunk>> + Send>>;
+
+#[derive(Debug, Clone)]
+pub enum LogChunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+pub trait Runtime: Send + Sync {
+    /// Every container labelled with the environment, running or not.
+    fn list_containers(&self, env: &str) -> impl Future<Output = Result<Vec<Observed>>> + Send;
+    fn list_volumes(&self, env: &str) -> impl Future<Output = Result<Vec<ObservedVolume>>> + Send;
+    fn image_exists(&self, image: &str) -> impl Future<Output = Result<bool>> + Send;
+    fn pull_image(
+        &self,
+        image: &str,
+        progress: &(dyn Fn(PullProgress) + Send + Sync),
+    ) -> impl Future<Output = Result<()>> + Send;
+    fn create_volume(
+        &self,
+        spec: &VolumeSpec,
+        labels: &[(&str, &str)],
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Creates the container and copies its files in; returns its id.
+    fn create_container(
+        &self,
+        spec: &ContainerSpec,
+        run: &str,
+    ) -> impl Future<Output = Result<String>> + Send;
+    fn start_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Force-removes; a container that is already gone is not an error.
+    fn remove_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// A volume that is already gone is not an error.
+    fn remove_volume(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    fn liveness(&self, id: &str) -> impl Future<Output = Result<Liveness>> + Send;
+    fn inspect_json(&self, id: &str) -> impl Future<Output = Result<serde_json::Value>> + Send;
+    fn logs(&self, id: &str, tail: Option<u64>, follow: bool) -> LogStream;
+    /// Runs a command in the container; returns its exit code.
+    fn exec(&self, id: &str, command: &[String]) -> impl Future<Output = Result<i64>> + Send;
+}
