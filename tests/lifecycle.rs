@@ -129,13 +129,30 @@ fn up_is_idempotent_changes_recreate_alone_and_down_removes_everything() {
         stderr(&logs)
     );
 
+    // down removes the containers but keeps the data volumes and the state directory:
+    // the next up finds the data again.
+    docker(&[
+        "exec",
+        "kcpenv-lc-main-web",
+        "/busybox/sh",
+        "-c",
+        "echo kept > /data/marker",
+    ]);
     let out = env.kcpenv(&["down"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    env.assert_nothing_left();
+    assert_eq!(env.containers(), vec![]);
+    assert_eq!(env.volumes(), ["kcpenv-lc-main-web-data"]);
     assert!(env.state_dir().exists(), "state kept without --purge");
+    let out = env.kcpenv(&["up", "-p", &profile]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        docker(&["exec", "kcpenv-lc-main-web", "cat", "/data/marker"]).trim(),
+        "kept"
+    );
 
     let out = env.kcpenv(&["down", "--purge"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.assert_nothing_left();
     assert!(!env.state_dir().exists());
     let out = env.kcpenv(&["down"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
@@ -239,7 +256,7 @@ containers:
         .unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
     assert_eq!(env.containers().len(), 2);
-    let out = env.kcpenv(&["down"]).output().unwrap();
+    let out = env.kcpenv(&["down", "--purge"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     env.assert_nothing_left();
 }

@@ -1,6 +1,8 @@
-//! `kcpenv down`: removes every container and volume labelled with the environment
-//! (whatever created it), and with `--purge` the state directory and merged kubeconfig
-//! entries. Removing nothing is success.
+//! `kcpenv down`: removes every container labelled with the environment (whatever
+//! created it). Its state — data volumes and the state directory (CA, kubeconfig) — is
+//! kept, so the next `up` finds kcp's workspaces and the same kubeconfig still valid;
+//! `--purge` removes the volumes, the state directory and merged kubeconfig entries too.
+//! Removing nothing is success.
 
 use serde_json::json;
 
@@ -40,7 +42,13 @@ pub async fn run(args: DownArgs) -> Result<i32> {
     })?;
 
     let containers = rt.list_containers(&env).await?;
-    let volumes = rt.list_volumes(&env).await?;
+    let all_volumes = rt.list_volumes(&env).await?;
+    let existed = !containers.is_empty() || !all_volumes.is_empty() || state.exists();
+    let volumes = if args.purge {
+        all_volumes.clone()
+    } else {
+        vec![]
+    };
     reporter.emit(Event::StepStarted {
         component: env.clone(),
         step: format!(
@@ -53,7 +61,6 @@ pub async fn run(args: DownArgs) -> Result<i32> {
     for v in &volumes {
         rt.remove_volume(&v.name).await?;
     }
-    let existed = !containers.is_empty() || !volumes.is_empty() || state.exists();
     let mut unmerged = vec![];
     if args.purge && state.exists() {
         if let Ok(bytes) = std::fs::read(state.merged_json())
@@ -84,29 +91,30 @@ pub async fn run(args: DownArgs) -> Result<i32> {
                 "existed": existed,
                 "removed_containers": containers.iter().map(|c| &c.name).collect::<Vec<_>>(),
                 "removed_volumes": volumes.iter().map(|v| &v.name).collect::<Vec<_>>(),
+                "kept_volumes": if args.purge { vec![] } else { all_volumes.iter().map(|v| &v.name).collect::<Vec<_>>() },
                 "purged": args.purge && existed,
                 "unmerged_kubeconfigs": unmerged,
             })
         );
     } else if !existed {
         println!("environment {env:?} does not exist; nothing to remove");
-    } else {
+    } else if args.purge {
         println!(
-            "environment {env:?} removed: {} container(s), {} volume(s){}",
+            "environment {env:?} purged: {} container(s), {} volume(s) and {} removed",
             containers.len(),
             volumes.len(),
-            if args.purge {
-                format!(", state directory {} deleted", state.root.display())
-            } else {
-                format!(
-                    "; state (CA, kubeconfig) kept in {} (--purge deletes it)",
-                    state.root.display()
-                )
-            }
+            state.root.display()
         );
         for f in unmerged {
             println!("removed its entries from {}", f.display());
         }
+    } else {
+        println!(
+            "environment {env:?} down: {} container(s) removed; kept {} data volume(s) and {} (CA, kubeconfig) for the next `up` (--purge removes them)",
+            containers.len(),
+            all_volumes.len(),
+            state.root.display()
+        );
     }
     Ok(0)
 }

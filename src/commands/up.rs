@@ -113,14 +113,18 @@ pub async fn run(args: UpArgs) -> Result<i32> {
                 reporter.emit(Event::Info {
                     message: "keeping what this run created (--keep-on-failure); `kcpenv down` removes it".into(),
                 });
-            } else if let Ok((c, v)) = reconcile::rollback(&rt, &env, &run).await
-                && c + v > 0
-            {
-                reporter.emit(Event::Info {
-                    message: format!(
-                        "removed what this run created: {c} container(s), {v} volume(s)"
-                    ),
-                });
+            } else if let Ok((c, v)) = reconcile::rollback(&rt, &env, &run).await {
+                if c + v > 0 {
+                    reporter.emit(Event::Info {
+                        message: format!(
+                            "removed what this run created: {c} container(s), {v} volume(s)"
+                        ),
+                    });
+                }
+                // Nothing of the environment left running: it does not exist for `status`.
+                if rt.list_containers(&env).await.is_ok_and(|l| l.is_empty()) {
+                    let _ = std::fs::remove_file(state.env_json());
+                }
             }
             Err(error)
         }
@@ -317,7 +321,7 @@ fn print_summary(plan: &Plan, state: &StateDir, changed: bool, took: Duration, j
         plan.profile,
         took.as_secs_f64()
     );
-    for c in &plan.components {
+    for c in plan.components.iter().filter(|c| !c.urls.is_empty()) {
         println!("  {:<12} {}", c.component, c.urls.join(" "));
     }
     if let Some(k) = kubeconfig {
