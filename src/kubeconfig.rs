@@ -32,7 +32,7 @@ pub fn resolve_context(env: &str, name: &str, doc: &Value) -> Result<String> {
         "base" => format!("kcpenv-{env}-base"),
         other => other.to_owned(),
     };
-    let contexts = context_names(doc);
+    let contexts = entry_names(doc).contexts;
     if contexts.contains(&full) {
         Ok(full)
     } else {
@@ -41,17 +41,6 @@ pub fn resolve_context(env: &str, name: &str, doc: &Value) -> Result<String> {
             hint: format!("contexts: root, base, or one of {}", contexts.join(", ")),
         })
     }
-}
-
-fn context_names(doc: &Value) -> Vec<String> {
-    doc.get("contexts")
-        .and_then(Value::as_sequence)
-        .map(|s| {
-            s.iter()
-                .filter_map(|c| c.get("name")?.as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// The standalone kubeconfig: admin (client certificate) at `/clusters/root` and at

@@ -33,6 +33,11 @@ containers:
     )
 }
 
+/// A profile with the test image as holder and `containers` (YAML under `containers:`).
+fn with_holder(containers: &str) -> String {
+    format!("holder: {{ image: {TEST_IMAGE}, shell: /busybox/sh }}\ncontainers:\n{containers}")
+}
+
 fn http_get(port: u16) -> String {
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     s.write_all(b"GET /index.html HTTP/1.0\r\n\r\n").unwrap();
@@ -199,10 +204,8 @@ fn crashing_component_is_named_with_its_log_and_rolled_back() {
     let env = Env::new("lc-crash");
     let profile = env.profile(
         "p.yaml",
-        &format!(
+        &with_holder(&format!(
             r#"
-holder: {{ image: {TEST_IMAGE}, shell: /busybox/sh }}
-containers:
   boom:
     image: {TEST_IMAGE}
     command: ["/busybox/sh", "-c", "echo boom-marker-line; exit 3"]
@@ -210,7 +213,7 @@ containers:
     volumes: [{{ name: data, path: /data }}]
     readiness: {{ tcp: {{ port: http }} }}
 "#
-        ),
+        )),
     );
     let out = env.kcpenv(&["up", "-p", &profile]).output().unwrap();
     assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
@@ -240,15 +243,13 @@ fn keep_on_failure_keeps_the_containers() {
     let env = Env::new("lc-keep");
     let profile = env.profile(
         "p.yaml",
-        &format!(
+        &with_holder(&format!(
             r#"
-holder: {{ image: {TEST_IMAGE}, shell: /busybox/sh }}
-containers:
   boom:
     image: {TEST_IMAGE}
     command: ["/busybox/sh", "-c", "exit 1"]
 "#
-        ),
+        )),
     );
     let out = env
         .kcpenv(&["up", "-p", &profile, "--keep-on-failure"])
@@ -266,17 +267,15 @@ fn never_ready_component_times_out() {
     let env = Env::new("lc-slow");
     let profile = env.profile(
         "p.yaml",
-        &format!(
+        &with_holder(&format!(
             r#"
-holder: {{ image: {TEST_IMAGE}, shell: /busybox/sh }}
-containers:
   mute:
     image: {TEST_IMAGE}
     command: ["/busybox/sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done"]
     ports: {{ http: 18150 }}
     readiness: {{ http: {{ port: http }} }}
 "#
-        ),
+        )),
     );
     let start = Instant::now();
     let out = env
@@ -338,10 +337,8 @@ fn unreachable_engine_says_what_was_tried() {
 fn slow_profile(env: &Env, port: u16) -> String {
     env.profile(
         "slow.yaml",
-        &format!(
+        &with_holder(&format!(
             r#"
-holder: {{ image: {TEST_IMAGE}, shell: /busybox/sh }}
-containers:
   slow:
     image: {TEST_IMAGE}
     command: ["/busybox/sh", "-c", "sleep 3; exec /busybox/httpd -f -p {{{{ ports.http }}}} -h /"]
@@ -349,7 +346,7 @@ containers:
     volumes: [{{ name: data, path: /data }}]
     readiness: {{ tcp: {{ port: http }} }}
 "#
-        ),
+        )),
     )
 }
 

@@ -12,10 +12,10 @@ use crate::kubeconfig;
 use crate::reconcile;
 use crate::runtime::Runtime;
 use crate::runtime::docker::DockerRuntime;
-use crate::state::{EnvLock, StateDir};
+use crate::state::StateDir;
 use crate::ui::{self, Event};
 
-use super::{env_name, wait_message};
+use super::{env_name, lock};
 
 /// Where `kubeconfig --merge` put the environment's entries, so `down --purge` can take
 /// them out again.
@@ -35,11 +35,7 @@ pub async fn run(args: DownArgs) -> Result<i32> {
     let reporter = ui::reporter(args.output);
     let rt = DockerRuntime::connect().await?;
     let state = StateDir::for_env(&env)?;
-    let _lock = EnvLock::acquire(&state, args.lock_timeout, || {
-        reporter.emit(Event::Info {
-            message: wait_message(&env),
-        })
-    })?;
+    let _lock = lock(&state, args.lock_timeout, reporter.as_ref())?;
 
     let containers = rt.list_containers(&env).await?;
     let all_volumes = rt.list_volumes(&env).await?;

@@ -9,7 +9,11 @@ pub mod up;
 
 use crate::cli::EnvArgs;
 use crate::error::{Error, Result};
+use std::time::Duration;
+
 use crate::names;
+use crate::state::{EnvLock, StateDir};
+use crate::ui::{Event, Reporter};
 
 pub fn env_name(args: &EnvArgs) -> Result<String> {
     names::check_env_name(&args.name).map_err(|reason| Error::InvalidEnvName {
@@ -19,6 +23,14 @@ pub fn env_name(args: &EnvArgs) -> Result<String> {
     Ok(args.name.clone())
 }
 
-pub fn wait_message(env: &str) -> String {
-    format!("another kcpenv command is working on environment {env:?}; waiting for it to finish")
+/// Takes the environment's lock, telling the user when it has to wait.
+pub fn lock(state: &StateDir, timeout: Duration, reporter: &dyn Reporter) -> Result<EnvLock> {
+    EnvLock::acquire(state, timeout, || {
+        reporter.emit(Event::Info {
+            message: format!(
+                "another kcpenv command is working on environment {:?}; waiting for it to finish",
+                state.env
+            ),
+        })
+    })
 }

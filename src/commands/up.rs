@@ -23,10 +23,10 @@ use crate::readiness::Prober;
 use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{LogChunk, Observed, Runtime};
-use crate::state::{ComponentRecord, EnvLock, EnvRecord, StateDir};
+use crate::state::{ComponentRecord, EnvRecord, StateDir};
 use crate::ui::{self, Event, Reporter};
 
-use super::{env_name, wait_message};
+use super::{env_name, lock};
 
 pub async fn run(args: UpArgs) -> Result<i32> {
     let env = env_name(&args.env)?;
@@ -35,11 +35,7 @@ pub async fn run(args: UpArgs) -> Result<i32> {
     let reporter = ui::reporter(args.output);
     let rt = DockerRuntime::connect().await?;
     let state = StateDir::for_env(&env)?;
-    let _lock = EnvLock::acquire(&state, args.lock_timeout, || {
-        reporter.emit(Event::Info {
-            message: wait_message(&env),
-        })
-    })?;
+    let _lock = lock(&state, args.lock_timeout, reporter.as_ref())?;
     state.create()?;
 
     let pki = Pki::open(&state.pki(), &env)?;

@@ -13,7 +13,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
-use bollard::models::{ContainerStateStatusEnum, ContainerSummaryStateEnum, VolumeCreateRequest};
+use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
     ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -190,15 +190,9 @@ impl Runtime for DockerRuntime {
                     config_hash: label(names::LABEL_CONFIG_HASH),
                     run: label(names::LABEL_RUN),
                     image: c.image.unwrap_or_default(),
-                    state: match c.state {
-                        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
-                        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
-                        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
-                        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
-                        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
-                        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
-                        other => ContainerState::Other(format!("{other:?}").to_lowercase()),
-                    },
+                    state: c
+                        .state
+                        .map_or(ContainerState::Other("unknown".into()), |s| state_of(&s)),
                 }
             })
             .collect())
@@ -355,15 +349,9 @@ impl Runtime for DockerRuntime {
             .map_err(Error::docker(format!("inspecting container {}", short(id))))?;
         let s = c.state.unwrap_or_default();
         Ok(Liveness {
-            state: match s.status {
-                Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
-                Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Running,
-                Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Restarting,
-                Some(ContainerStateStatusEnum::PAUSED) => ContainerState::Paused,
-                Some(ContainerStateStatusEnum::EXITED) => ContainerState::Exited,
-                Some(ContainerStateStatusEnum::DEAD) => ContainerState::Dead,
-                other => ContainerState::Other(format!("{other:?}").to_lowercase()),
-            },
+            state: s
+                .status
+                .map_or(ContainerState::Other("unknown".into()), |s| state_of(&s)),
             exit_code: s.exit_code,
             oom_killed: s.oom_killed.unwrap_or(false),
         })
@@ -437,6 +425,12 @@ impl Runtime for DockerRuntime {
             .map_err(Error::docker(doing()))?;
         Ok(inspect.exit_code.unwrap_or(-1))
     }
+}
+
+/// Both of the engine's state enums (list and inspect) name their variants like Docker's
+/// state strings, upper-cased.
+fn state_of(s: &impl std::fmt::Debug) -> ContainerState {
+    ContainerState::parse(&format!("{s:?}").to_lowercase())
 }
 
 fn short(id: &str) -> &str {
