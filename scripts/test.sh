@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The one test command (README): prepares everything the tests need on a fresh machine —
-# a Docker engine, the small test image — then runs every test tier.
+# a Docker engine, the small test image, the upstream programs built from their Go
+# modules (reused when already built) — then runs every test tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/docker-engine.sh
 bash scripts/test-images.sh
+bash scripts/e2e-images.sh
 cargo test --all-targets --locked -- "$@"
