@@ -117,9 +117,15 @@ pub struct KubeconfigArgs {
     /// With --merge: the file to merge into (default: first file in $KUBECONFIG, else ~/.kube/config).
     #[arg(long, requires = "merge", value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
-    /// The context to make current: a full name or a short one (root, base).
-    #[arg(long)]
+    /// The context to make current: a full name or a short one (root, base, oidc).
+    #[arg(long, conflicts_with = "user")]
     pub context: Option<String>,
+    /// Add a context `kcpenv-<env>-<EMAIL>` that logs in as this Dex user, and make it current.
+    #[arg(long, value_name = "EMAIL")]
+    pub user: Option<String>,
+    /// With --user: log in with the password grant (no browser, no prompt), for scripts.
+    #[arg(long, requires = "user")]
+    pub non_interactive: bool,
 }
 
 #[derive(Debug, Args)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
 
 use crate::error::{Error, Result};
-use crate::plan::KubeconfigSpec;
+use crate::plan::{KubeconfigSpec, OidcSpec};
 use crate::state;
 
 /// The names the environment's entries take.
@@ -30,6 +30,7 @@ pub fn resolve_context(env: &str, name: &str, doc: &Value) -> Result<String> {
     let full = match name {
         "root" => root_context(env),
         "base" => format!("kcpenv-{env}-base"),
+        "oidc" => format!("kcpenv-{env}-oidc"),
         other => other.to_owned(),
     };
     let contexts = entry_names(doc).contexts;
@@ -43,9 +44,55 @@ pub fn resolve_context(env: &str, name: &str, doc: &Value) -> Result<String> {
     }
 }
 
+/// The kubelogin exec user for OIDC login: the browser flow, or with `login = (user,
+/// password)` the password grant (an empty password makes kubelogin prompt for it).
+///
+/// Files come from the environment's state directory `state_root`: the CA for Dex, and a
+/// token cache of the environment's own, so tokens from a purged environment's Dex
+/// (other signing keys) are never offered to a new one.
+pub fn oidc_user(oidc: &OidcSpec, state_root: &Path, login: Option<(&str, &str)>) -> Value {
+    let mut args = vec![
+        "oidc-login".to_string(),
+        "get-token".into(),
+        format!("--oidc-issuer-url={}", oidc.issuer),
+        format!("--oidc-client-id={}", oidc.client_id),
+        format!("--oidc-client-secret={}", oidc.client_secret),
+        "--oidc-extra-scope=email".into(),
+        "--oidc-extra-scope=groups".into(),
+        format!(
+            "--certificate-authority={}",
+            state_root.join("pki/ca.crt").display()
+        ),
+        format!(
+            "--token-cache-dir={}",
+            state_root.join("oidc-cache").display()
+        ),
+    ];
+    let mut prompts = true;
+    if let Some((user, password)) = login {
+        args.extend(["--grant-type=password".into(), format!("--username={user}")]);
+        if !password.is_empty() {
+            args.push(format!("--password={password}"));
+            prompts = false;
+        }
+    }
+    yaml(serde_json::json!({
+        "exec": {
+            "apiVersion": "client.authentication.k8s.io/v1",
+            "command": "kubectl",
+            "args": args,
+            // Required with v1; IfAvailable lets kubelogin prompt when a terminal is there.
+            "interactiveMode": if prompts { "IfAvailable" } else { "Never" },
+            "provideClusterInfo": false,
+        }
+    }))
+}
+
 /// The standalone kubeconfig: admin (client certificate) at `/clusters/root` and at
-/// the base URL. Certificates are embedded so the file works on its own.
-pub fn generate(env: &str, spec: &KubeconfigSpec) -> Value {
+/// the base URL, and with Dex an OIDC context (kubelogin) at `/clusters/root`.
+/// Certificates are embedded so the file works on its own; kubelogin reads the CA from
+/// the state directory `state_root`.
+pub fn generate(env: &str, spec: &KubeconfigSpec, state_root: Option<&Path>) -> Value {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
     let root = root_context(env);
     let base = format!("{root}-base");
@@ -56,8 +103,8 @@ pub fn generate(env: &str, spec: &KubeconfigSpec) -> Value {
             "cluster": { "server": server, "certificate-authority-data": b64(&spec.ca_pem) },
         }))
     };
-    let context = |name: &str, cluster: &str| {
-        yaml(serde_json::json!({ "name": name, "context": { "cluster": cluster, "user": admin } }))
+    let context = |name: &str, cluster: &str, user: &str| {
+        yaml(serde_json::json!({ "name": name, "context": { "cluster": cluster, "user": user } }))
     };
     let mut doc = Mapping::new();
     doc.insert("apiVersion".into(), "v1".into());
@@ -69,20 +116,24 @@ pub fn generate(env: &str, spec: &KubeconfigSpec) -> Value {
             cluster(&base, spec.server.clone()),
         ]),
     );
-    doc.insert(
-        "users".into(),
-        Value::Sequence(vec![yaml(serde_json::json!({
-            "name": admin,
-            "user": {
-                "client-certificate-data": b64(&spec.admin.cert_pem),
-                "client-key-data": b64(&spec.admin.key_pem),
-            },
-        }))]),
-    );
-    doc.insert(
-        "contexts".into(),
-        Value::Sequence(vec![context(&root, &root), context(&base, &base)]),
-    );
+    let mut users = vec![yaml(serde_json::json!({
+        "name": admin,
+        "user": {
+            "client-certificate-data": b64(&spec.admin.cert_pem),
+            "client-key-data": b64(&spec.admin.key_pem),
+        },
+    }))];
+    let mut contexts = vec![context(&root, &root, &admin), context(&base, &base, &admin)];
+    if let (Some(oidc), Some(state_dir)) = (&spec.oidc, state_root) {
+        let name = format!("{root}-oidc");
+        let mut user = Mapping::new();
+        user.insert("name".into(), name.clone().into());
+        user.insert("user".into(), oidc_user(oidc, state_dir, None));
+        users.push(Value::Mapping(user));
+        contexts.push(context(&name, &root, &name));
+    }
+    doc.insert("users".into(), Value::Sequence(users));
+    doc.insert("contexts".into(), Value::Sequence(contexts));
     doc.insert("current-context".into(), root.clone().into());
     doc.insert("preferences".into(), Value::Mapping(Mapping::new()));
     Value::Mapping(doc)
@@ -108,6 +159,23 @@ pub fn entry_names(doc: &Value) -> EntryNames {
         users: names("users"),
         contexts: names("contexts"),
     }
+}
+
+/// Adds (or replaces) user `name` and a context of the same name at `/clusters/root`.
+pub fn add_user_context(doc: &mut Value, env: &str, name: &str, user: Value) {
+    let mut entry = Mapping::new();
+    entry.insert("name".into(), name.into());
+    entry.insert("user".into(), user);
+    let mut ours = Mapping::new();
+    ours.insert("users".into(), Value::Sequence(vec![Value::Mapping(entry)]));
+    ours.insert(
+        "contexts".into(),
+        Value::Sequence(vec![yaml(serde_json::json!({
+            "name": name,
+            "context": { "cluster": root_context(env), "user": name },
+        }))]),
+    );
+    merge(doc, &Value::Mapping(ours), Some(name));
 }
 
 pub fn set_current_context(doc: &mut Value, context: &str) {
@@ -234,13 +302,52 @@ mod tests {
                     cert_pem: "CERT".into(),
                     key_pem: "KEY".into(),
                 },
+                oidc: None,
             },
+            None,
         )
     }
 
     #[test]
     fn generated_kubeconfig() {
         insta::assert_yaml_snapshot!(ours());
+    }
+
+    #[test]
+    fn oidc_context_uses_kubelogin() {
+        let spec = KubeconfigSpec {
+            server: "https://localhost:6443".into(),
+            ca_pem: "CA".into(),
+            admin: CertPair {
+                cert_pem: "C".into(),
+                key_pem: "K".into(),
+            },
+            oidc: Some(OidcSpec {
+                issuer: "https://localhost:5556/dex".into(),
+                client_id: "kcp-kubelogin".into(),
+                client_secret: "s3".into(),
+            }),
+        };
+        let doc = generate("dev", &spec, Some(Path::new("/state")));
+        insta::assert_yaml_snapshot!(doc["users"][1]);
+        assert_eq!(doc["contexts"][2]["name"], "kcpenv-dev-oidc");
+        assert_eq!(doc["contexts"][2]["context"]["cluster"], "kcpenv-dev");
+        let scripted = oidc_user(
+            spec.oidc.as_ref().unwrap(),
+            Path::new("/ca"),
+            Some(("a@b.c", "pw")),
+        );
+        assert_eq!(scripted["exec"]["interactiveMode"], "Never");
+        let args: Vec<&str> = scripted["exec"]["args"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a.as_str())
+            .collect();
+        assert!(
+            args.contains(&"--grant-type=password") && args.contains(&"--username=a@b.c"),
+            "{args:?}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! kcpenv: a complete local kcp development environment in Docker, in one command.
 
+mod bootstrap;
 mod cli;
 mod commands;
 mod components;
@@ -14,6 +15,7 @@ mod readiness;
 mod reconcile;
 mod render;
 mod runtime;
+mod secrets;
 mod state;
 mod ui;
 

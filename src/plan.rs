@@ -13,6 +13,7 @@ use crate::images;
 use crate::names::{self, HOLDER};
 use crate::pki::CertPair;
 use crate::profile::Profile;
+use crate::secrets::Secrets;
 
 /// Inputs to the plan besides the profile.
 #[derive(Debug, Clone, Default)]
@@ -48,6 +49,10 @@ pub struct Plan {
     pub components: Vec<ContainerSpec>,
     pub volumes: Vec<VolumeSpec>,
     pub kubeconfig: Option<KubeconfigSpec>,
+    /// kcp objects created (when missing) once kcp is ready.
+    pub bootstrap: Vec<KubeObject>,
+    /// The component whose readiness gates `bootstrap` (the one serving kcp's API).
+    pub bootstrap_after: Option<String>,
 }
 
 impl Plan {
@@ -163,10 +168,46 @@ pub struct KubeconfigSpec {
     pub server: String,
     pub ca_pem: String,
     pub admin: CertPair,
+    /// With Dex: the OIDC client kubelogin logs in with.
+    pub oidc: Option<OidcSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcSpec {
+    pub issuer: String,
+    pub client_id: String,
+    pub client_secret: String,
+}
+
+/// A kcp object kcpenv creates (if missing) in logical cluster `cluster`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct KubeObject {
+    pub cluster: String,
+    /// The collection, e.g. `/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`.
+    pub collection: String,
+    pub name: String,
+    pub body: serde_json::Value,
+}
+
+impl KubeObject {
+    pub fn cluster_role_binding(cluster: &str, name: &str, role: &str, group: &str) -> KubeObject {
+        KubeObject {
+            cluster: cluster.into(),
+            collection: "/apis/rbac.authorization.k8s.io/v1/clusterrolebindings".into(),
+            name: name.into(),
+            body: serde_json::json!({
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRoleBinding",
+                "metadata": { "name": name, "labels": { "app.kubernetes.io/managed-by": "kcpenv" } },
+                "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
+                "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
+            }),
+        }
+    }
 }
 
 /// Builds the plan. Pure: no I/O, no clock, no randomness.
-pub fn build(profile: &Profile, opts: &Options, certs: &Certs) -> Result<Plan> {
+pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets) -> Result<Plan> {
     let env = opts.env.as_str();
     let known: BTreeSet<String> = components::names(profile).into_iter().collect();
     for c in opts.image_overrides.keys() {
@@ -189,6 +230,7 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs) -> Result<Plan> {
             mirror: opts.mirror.as_deref(),
         },
         certs,
+        secrets,
     };
     let planned = components::plan(profile, &ctx)?;
 
@@ -238,6 +280,11 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs) -> Result<Plan> {
         components,
         volumes,
         kubeconfig: planned.kubeconfig,
+        bootstrap_after: profile
+            .kcp
+            .as_ref()
+            .map(|_| components::kcp::NAME.to_owned()),
+        bootstrap: planned.bootstrap,
     })
 }
 
@@ -343,8 +390,8 @@ mod tests {
     #[test]
     fn kcp_plan_is_deterministic_and_labelled() {
         let p = profile::load("kcp").unwrap();
-        let a = build(&p, &opts(0), &certs()).unwrap();
-        let b = build(&p, &opts(0), &certs()).unwrap();
+        let a = build(&p, &opts(0), &certs(), &Secrets::default()).unwrap();
+        let b = build(&p, &opts(0), &certs(), &Secrets::default()).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.holder.name, "kcpenv-dev-holder");
         let kcp = &a.components[0];
@@ -368,13 +415,13 @@ mod tests {
     #[test]
     fn offset_shifts_ports_urls_and_hash() {
         let p = profile::load("kcp").unwrap();
-        let a = build(&p, &opts(0), &certs()).unwrap();
-        let b = build(&p, &opts(100), &certs()).unwrap();
+        let a = build(&p, &opts(0), &certs(), &Secrets::default()).unwrap();
+        let b = build(&p, &opts(100), &certs(), &Secrets::default()).unwrap();
         assert_eq!(b.published_ports()[0].port, 6543);
         assert_eq!(b.components[0].urls, vec!["https://localhost:6543"]);
         assert_ne!(a.components[0].config_hash(), b.components[0].config_hash());
         assert_ne!(a.holder.config_hash(), b.holder.config_hash());
-        assert!(build(&p, &opts(65000), &certs()).is_err());
+        assert!(build(&p, &opts(65000), &certs(), &Secrets::default()).is_err());
     }
 
     #[test]
@@ -382,7 +429,7 @@ mod tests {
         let p = profile::load("kcp").unwrap();
         let mut o = opts(0);
         o.mirror = Some("kcpenv.local".into());
-        let plan = build(&p, &o, &certs()).unwrap();
+        let plan = build(&p, &o, &certs(), &Secrets::default()).unwrap();
         assert!(
             plan.components[0]
                 .image
@@ -390,11 +437,55 @@ mod tests {
         );
         assert_eq!(plan.holder.image, plan.components[0].image);
         o.image_overrides.insert("kcp".into(), "my/kcp:dev".into());
-        let plan = build(&p, &o, &certs()).unwrap();
+        let plan = build(&p, &o, &certs(), &Secrets::default()).unwrap();
         assert_eq!(plan.components[0].image, "my/kcp:dev");
         o.image_overrides.insert("dex".into(), "dex:x".into());
-        let e = build(&p, &o, &certs()).unwrap_err();
+        let e = build(&p, &o, &certs(), &Secrets::default()).unwrap_err();
         assert!(e.to_string().contains("dex=dex:x"), "{e}");
+    }
+
+    /// Every embedded profile plans, and every template in templates/ is rendered by at
+    /// least one of them (into the container path listed here) as valid YAML.
+    #[test]
+    fn every_template_is_rendered_by_an_embedded_profile() {
+        let rendered_at = [
+            ("dex/config.yaml", "/etc/dex/config.yaml"),
+            (
+                "kcp/authentication-config.yaml",
+                "/etc/kcpenv/auth/authentication-config.yaml",
+            ),
+        ];
+        let mut files = BTreeMap::new();
+        for name in profile::embedded_names() {
+            let p = profile::load(&name).unwrap();
+            let mut certs = certs();
+            for (leaf, _) in components::cert_requests(&p) {
+                certs.leaves.entry(leaf.clone()).or_insert(CertPair {
+                    cert_pem: format!("{leaf}-cert"),
+                    key_pem: format!("{leaf}-key"),
+                });
+            }
+            let mut secrets = Secrets::default();
+            components::ensure_secrets(&p, &mut secrets).unwrap();
+            let plan =
+                build(&p, &opts(0), &certs, &secrets).unwrap_or_else(|e| panic!("{name}: {e}"));
+            for c in &plan.components {
+                for f in &c.files {
+                    files.insert(f.path.clone(), f.content.clone());
+                }
+            }
+        }
+        for template in crate::render::template_names() {
+            let (_, path) = rendered_at
+                .iter()
+                .find(|(t, _)| *t == template)
+                .unwrap_or_else(|| panic!("template {template}: add it to this test's table"));
+            let content = files
+                .get(*path)
+                .unwrap_or_else(|| panic!("no embedded profile renders {template}"));
+            serde_yaml::from_str::<serde_yaml::Value>(content)
+                .unwrap_or_else(|e| panic!("{template} renders invalid YAML: {e}\n{content}"));
+        }
     }
 
     #[test]
@@ -404,7 +495,7 @@ mod tests {
             "kcp: {}\ncontainers:\n  a:\n    image: busybox\n    dependsOn: [b]\n  b:\n    image: busybox\n    dependsOn: [kcp]\n",
         )
         .unwrap();
-        let plan = build(&p, &opts(0), &certs()).unwrap();
+        let plan = build(&p, &opts(0), &certs(), &Secrets::default()).unwrap();
         let order: Vec<_> = plan
             .components
             .iter()

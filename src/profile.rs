@@ -16,7 +16,7 @@ use crate::names;
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
 
 /// Names that generic containers may not take: built-in components and the holder.
-pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp"];
+pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp", "dex"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -30,8 +30,89 @@ pub struct Profile {
     pub holder: HolderSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kcp: Option<KcpSpec>,
+    /// Dex as kcp's OIDC provider (needs `kcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dex: Option<DexSpec>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub containers: BTreeMap<String, ContainerDecl>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DexSpec {
+    #[serde(default = "DexSpec::default_image")]
+    pub image: String,
+    /// Dex's HTTPS port; the issuer is `https://localhost:<port>/dex`.
+    #[serde(default = "DexSpec::default_port")]
+    pub port: u16,
+    /// Internal port of Dex's telemetry listener (never published).
+    #[serde(default = "DexSpec::default_telemetry_port")]
+    pub telemetry_port: u16,
+    /// `sqlite` keeps sessions and keys across Dex restarts; `memory` does not.
+    #[serde(default)]
+    pub storage: DexStorage,
+    #[serde(default = "DexSpec::default_client_id")]
+    pub client_id: String,
+    /// Prefix kcp puts on every group from Dex, so no Dex user can claim a system group.
+    #[serde(default = "DexSpec::default_groups_prefix")]
+    pub groups_prefix: String,
+    /// Dex group (without prefix) bound to cluster-admin in `root`.
+    #[serde(default = "DexSpec::default_admin_group")]
+    pub admin_group: String,
+    #[serde(default = "DexSpec::default_users")]
+    pub users: Vec<UserDecl>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DexStorage {
+    #[default]
+    Sqlite,
+    Memory,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserDecl {
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    /// A fixed password; without one, a random password is generated per environment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
+}
+
+impl DexSpec {
+    fn default_image() -> String {
+        "dex".into()
+    }
+    fn default_port() -> u16 {
+        5556
+    }
+    fn default_telemetry_port() -> u16 {
+        5558
+    }
+    fn default_client_id() -> String {
+        "kcp-kubelogin".into()
+    }
+    fn default_groups_prefix() -> String {
+        "oidc:".into()
+    }
+    fn default_admin_group() -> String {
+        "kcpenv-admins".into()
+    }
+    fn default_users() -> Vec<UserDecl> {
+        let user = |email: &str, groups: &[&str]| UserDecl {
+            email: email.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            password: None,
+        };
+        vec![
+            user("admin@kcpenv.local", &["kcpenv-admins"]),
+            user("alice@example.com", &[]),
+            user("bob@example.com", &[]),
+        ]
+    }
 }
 
 /// The container that owns the shared network namespace and publishes the ports.
@@ -288,6 +369,26 @@ pub fn validate(p: &Profile, origin: &str) -> Result<()> {
         claim(2380, "kcp embedded etcd (peer)".into())?;
     }
 
+    if let Some(dex) = &p.dex {
+        if p.kcp.is_none() {
+            return Err(err("dex: needs kcp (Dex is kcp's OIDC provider)".into()));
+        }
+        components.insert("dex");
+        images::check_image_field(&dex.image).map_err(|e| err(format!("dex.image: {e}")))?;
+        claim(dex.port, "dex.port".into())?;
+        claim(dex.telemetry_port, "dex.telemetryPort".into())?;
+        if dex.client_id.is_empty() {
+            return Err(err("dex.clientId: empty".into()));
+        }
+        let mut seen = BTreeSet::new();
+        for u in &dex.users {
+            check_email(&u.email).map_err(|e| err(format!("dex.users: {e}")))?;
+            if !seen.insert(u.email.to_lowercase()) {
+                return Err(err(format!("dex.users: {:?} is listed twice", u.email)));
+            }
+        }
+    }
+
     for (name, c) in &p.containers {
         let at = format!("containers.{name}");
         names::check_component_name(name).map_err(|e| err(format!("{at}: {e}")))?;
@@ -389,6 +490,24 @@ pub fn validate(p: &Profile, origin: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// A plausible email address (Dex logs users in by email; kcp uses it as the username).
+pub fn check_email(email: &str) -> std::result::Result<(), String> {
+    let ok = email.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || "\"<>,;:()[]".contains(c))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{email:?} is not an email address"))
+    }
 }
 
 /// Parses an octal mode string such as "0600" or "644".
@@ -564,6 +683,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn dex_needs_kcp_and_valid_unique_users() {
+        assert!(message(check("dex: {}\n")).contains("needs kcp"));
+        let p = check("kcp: {}\ndex: {}\n").unwrap();
+        let dex = p.dex.unwrap();
+        assert_eq!(dex.users.len(), 3);
+        assert_eq!(dex.users[0].groups, ["kcpenv-admins"]);
+        assert_eq!(dex.storage, DexStorage::Sqlite);
+        let m = message(check("kcp: {}\ndex:\n  users: [{ email: not-an-email }]\n"));
+        assert!(m.contains("not an email"), "{m}");
+        let m = message(check(
+            "kcp: {}\ndex:\n  users: [{ email: a@b.c }, { email: A@b.c }]\n",
+        ));
+        assert!(m.contains("listed twice"), "{m}");
+        let m = message(check("kcp: {}\ndex: { port: 6443 }\n"));
+        assert!(m.contains("already used by kcp.port"), "{m}");
     }
 
     #[test]

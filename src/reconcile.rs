@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 use tokio::sync::watch;
 
+use crate::bootstrap::Bootstrapper;
 use crate::error::{Error, Result};
 use crate::names;
 use crate::plan::{ContainerSpec, Plan};
@@ -108,6 +109,8 @@ pub struct Executor<'a, R: Runtime> {
     pub prober: &'a Prober,
     pub reporter: &'a dyn Reporter,
     pub deadline: Instant,
+    /// Creates the plan's kcp objects once the component serving kcp's API is ready.
+    pub bootstrap: Option<&'a Bootstrapper>,
 }
 
 /// Why `execute` failed, with the container to collect diagnostics from.
@@ -267,6 +270,22 @@ impl<R: Runtime> Executor<'_, R> {
             .await
         {
             Ok(()) => {
+                // Dependents start only after the objects they may need exist.
+                if self.plan.bootstrap_after.as_deref() == Some(name)
+                    && let Some(b) = self.bootstrap
+                {
+                    run_bootstrap(b, self.plan, self.reporter)
+                        .await
+                        .map_err(|e| Failure {
+                            error: Error::ComponentFailed {
+                                component: name.into(),
+                                reason: format!("was ready, but bootstrapping it failed: {e}"),
+                                log_tail: String::new(),
+                                saved_to: None,
+                            },
+                            component: Some((name.to_owned(), id.clone())),
+                        })?;
+                }
                 self.reporter.emit(Event::ComponentReady {
                     component: name.into(),
                     millis: millis(start.elapsed()),
@@ -324,6 +343,18 @@ impl<R: Runtime> Executor<'_, R> {
     }
 }
 
+/// Creates the plan's kcp objects that are missing.
+pub async fn run_bootstrap(b: &Bootstrapper, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
+    for obj in &plan.bootstrap {
+        if b.ensure(obj).await? {
+            reporter.emit(Event::Info {
+                message: format!("created {} in {}", obj.name, obj.cluster),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn millis(d: Duration) -> u64 {
     d.as_millis().try_into().unwrap_or(u64::MAX)
 }
@@ -372,7 +403,13 @@ mod tests {
             env: "dev".into(),
             ..Default::default()
         };
-        plan::build(&p, &opts, &plan::Certs::default()).unwrap()
+        plan::build(
+            &p,
+            &opts,
+            &plan::Certs::default(),
+            &crate::secrets::Secrets::default(),
+        )
+        .unwrap()
     }
 
     fn observed(spec: &ContainerSpec, state: ContainerState) -> Observed {

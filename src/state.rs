@@ -53,6 +53,9 @@ impl StateDir {
     pub fn kubeconfig(&self) -> PathBuf {
         self.root.join("kubeconfig")
     }
+    pub fn secrets(&self) -> PathBuf {
+        self.root.join("secrets.yaml")
+    }
     pub fn env_json(&self) -> PathBuf {
         self.root.join("env.json")
     }
@@ -98,6 +101,15 @@ pub struct EnvRecord {
     pub profile: String,
     pub port_offset: u16,
     pub components: Vec<ComponentRecord>,
+    /// With Dex: the issuer and client kubelogin uses (the secret is in secrets.yaml).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<OidcRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OidcRecord {
+    pub issuer: String,
+    pub client_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -8,84 +8,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Command as StdCommand;
+use std::path::PathBuf;
 use std::time::Instant;
 
+use common::e2e::{MIRROR, kubectl_ok, require_e2e};
 use common::{Env, docker, stderr, stdout};
 
-const MIRROR: &str = "kcpenv.local";
 /// Off the default 6443 so a developer's own environment is not disturbed.
 const OFFSET: &str = "1000";
 const KCP_PORT: u16 = 7443;
-
-fn pinned_kcp_image() -> String {
-    let pins =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("images.yaml")).unwrap();
-    let official = pins
-        .lines()
-        .find_map(|l| l.strip_prefix("kcp:"))
-        .expect("images.yaml pins kcp")
-        .trim();
-    let (_, path) = official.split_once('/').unwrap();
-    format!("{MIRROR}/{path}")
-}
-
-fn e2e_bin() -> PathBuf {
-    std::env::var_os("KCPENV_E2E_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dirs_home().join(".cache/kcpenv-e2e/bin"))
-}
-
-fn dirs_home() -> PathBuf {
-    PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
-}
-
-fn require_e2e() {
-    common::require_docker();
-    let image = pinned_kcp_image();
-    let present = StdCommand::new("docker")
-        .args(["image", "inspect", &image])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        present,
-        "kcp image {image} is missing: run `bash scripts/e2e-images.sh kcp`"
-    );
-    for tool in ["kubectl", "kubectl-ws"] {
-        assert!(
-            e2e_bin().join(tool).is_file(),
-            "{tool} is missing from {}: run `bash scripts/e2e-images.sh kcp`",
-            e2e_bin().display()
-        );
-    }
-}
-
-/// kubectl from the e2e bin dir (plugins found there too) against `kubeconfig`.
-fn kubectl(kubeconfig: &Path, args: &[&str]) -> std::process::Output {
-    let path = format!(
-        "{}:{}",
-        e2e_bin().display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    StdCommand::new(e2e_bin().join("kubectl"))
-        .env("KUBECONFIG", kubeconfig)
-        .env("PATH", path)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
-    let out = kubectl(kubeconfig, args);
-    assert!(
-        out.status.success(),
-        "kubectl {args:?} failed: {}{}",
-        stdout(&out),
-        stderr(&out)
-    );
-    stdout(&out)
-}
 
 fn up(env: &Env) -> serde_json::Value {
     let start = Instant::now();
@@ -109,7 +40,7 @@ fn up(env: &Env) -> serde_json::Value {
 
 #[test]
 fn kcp_profile_end_to_end() {
-    require_e2e();
+    require_e2e(&["kcp"]);
     let env = Env::new("e2e-kcp");
     let result = up(&env);
     assert_eq!(result["ready"], true);

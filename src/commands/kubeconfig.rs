@@ -6,6 +6,8 @@ use crate::cli::KubeconfigArgs;
 use crate::commands::down::{MergedFile, MergedRecord};
 use crate::error::{Error, Result};
 use crate::kubeconfig as kc;
+use crate::plan::OidcSpec;
+use crate::secrets::Secrets;
 use crate::state::{self, StateDir};
 
 use super::env_name;
@@ -17,14 +19,21 @@ pub fn run(args: KubeconfigArgs) -> Result<i32> {
     if !path.is_file() {
         return Err(Error::EnvNotFound { env });
     }
-    if args.path && args.context.is_none() {
+    if args.path && args.context.is_none() && args.user.is_none() {
         println!("{}", path.display());
         return Ok(0);
     }
     let mut doc = kc::read(&path)?;
-    let context = match &args.context {
-        Some(c) => Some(kc::resolve_context(&env, c, &doc)?),
-        None => None,
+    let context = match (&args.context, &args.user) {
+        (Some(c), _) => Some(kc::resolve_context(&env, c, &doc)?),
+        (None, Some(email)) => Some(add_user(
+            &env,
+            &state,
+            &mut doc,
+            email,
+            args.non_interactive,
+        )?),
+        (None, None) => None,
     };
     if args.merge {
         return merge(&env, &state, &doc, context, args.switch, args.kubeconfig);
@@ -34,6 +43,7 @@ pub fn run(args: KubeconfigArgs) -> Result<i32> {
     }
     if args.path {
         // A file per context, so `export KUBECONFIG=$(kcpenv kubeconfig --path --context base)` works.
+        // (Named after the context; a user's contains their password when --non-interactive.)
         let variant = state.root.join(format!(
             "kubeconfig-{}",
             context.as_deref().unwrap_or_default()
@@ -47,6 +57,52 @@ pub fn run(args: KubeconfigArgs) -> Result<i32> {
         );
     }
     Ok(0)
+}
+
+/// Adds the context for Dex user `email`; returns its name.
+fn add_user(
+    env: &str,
+    state: &StateDir,
+    doc: &mut serde_yaml::Value,
+    email: &str,
+    scripted: bool,
+) -> Result<String> {
+    let oidc = state
+        .read_env()?
+        .and_then(|r| r.oidc)
+        .ok_or_else(|| Error::Usage {
+            message: format!("environment {env:?} has no OIDC provider"),
+            hint: "use a profile with Dex, e.g. `kcpenv up --profile oidc`".into(),
+        })?;
+    let secrets = Secrets::load(&state.secrets())?;
+    let Some(user) = secrets.users.get(email) else {
+        return Err(Error::Usage {
+            message: format!("environment {env:?} has no user {email:?}"),
+            hint: format!(
+                "users: {}",
+                secrets.users.keys().cloned().collect::<Vec<_>>().join(", ")
+            ),
+        });
+    };
+    let spec = OidcSpec {
+        issuer: oidc.issuer,
+        client_id: oidc.client_id,
+        client_secret: secrets.oidc_client_secret.clone(),
+    };
+    let name = format!("kcpenv-{env}-{email}");
+    // Interactive: kubelogin asks for this user's password in the terminal.
+    let login = if scripted {
+        (email, user.password.as_str())
+    } else {
+        (email, "")
+    };
+    kc::add_user_context(
+        doc,
+        env,
+        &name,
+        kc::oidc_user(&spec, &state.root, Some(login)),
+    );
+    Ok(name)
 }
 
 fn merge(

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use futures_util::future::try_join_all;
 use serde_json::json;
 
+use crate::bootstrap::Bootstrapper;
 use crate::cli::UpArgs;
 use crate::components;
 use crate::error::{Error, Result};
@@ -23,7 +24,8 @@ use crate::readiness::Prober;
 use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{LogChunk, Observed, Runtime};
-use crate::state::{ComponentRecord, EnvRecord, StateDir};
+use crate::secrets::Secrets;
+use crate::state::{ComponentRecord, EnvRecord, OidcRecord, StateDir};
 use crate::ui::{self, Event, Reporter};
 
 use super::{env_name, lock};
@@ -54,21 +56,33 @@ pub async fn run(args: UpArgs) -> Result<i32> {
             .ok()
             .filter(|m| !m.is_empty()),
     };
-    let plan = plan::build(&profile, &opts, &certs)?;
+    let mut secrets = Secrets::load(&state.secrets())?;
+    let before = secrets.clone();
+    components::ensure_secrets(&profile, &mut secrets)?;
+    if secrets != before {
+        secrets.save(&state.secrets())?;
+    }
+    let plan = plan::build(&profile, &opts, &certs, &secrets)?;
     let run = run_id();
     let started = Instant::now();
     let deadline = started + args.wait_timeout;
     let prober = Prober::new(&certs.ca_pem)?;
+    let bootstrapper = plan
+        .kubeconfig
+        .as_ref()
+        .map(Bootstrapper::new)
+        .transpose()?;
 
-    let work = reconcile_env(
-        &rt,
-        &plan,
-        &run,
-        &prober,
-        reporter.as_ref(),
+    let executor = Executor {
+        rt: &rt,
+        plan: &plan,
+        run: &run,
+        prober: &prober,
+        reporter: reporter.as_ref(),
         deadline,
-        &state,
-    );
+        bootstrap: bootstrapper.as_ref(),
+    };
+    let work = reconcile_env(&executor, &state);
     let outcome = tokio::select! {
         r = work => r,
         _ = interrupted() => Err(Failure::from(Error::Interrupted)),
@@ -129,14 +143,10 @@ pub async fn run(args: UpArgs) -> Result<i32> {
 
 /// Observe, check, diff, execute. Returns whether anything changed.
 async fn reconcile_env<R: Runtime>(
-    rt: &R,
-    plan: &Plan,
-    run: &str,
-    prober: &Prober,
-    reporter: &dyn Reporter,
-    deadline: Instant,
+    ex: &Executor<'_, R>,
     state: &StateDir,
 ) -> std::result::Result<bool, Failure> {
+    let (rt, plan) = (ex.rt, ex.plan);
     let observed = rt.list_containers(&plan.env).await?;
     let diff = reconcile::diff(plan, &observed);
     if diff.is_noop() {
@@ -147,8 +157,8 @@ async fn reconcile_env<R: Runtime>(
                 .find(|o| o.component == c.component)
                 .expect("noop diff")
                 .id;
-            prober
-                .wait(rt, id, c.readiness.as_ref(), deadline)
+            ex.prober
+                .wait(rt, id, c.readiness.as_ref(), ex.deadline)
                 .await
                 .map_err(|reason| Failure {
                     error: Error::ComponentFailed {
@@ -161,22 +171,16 @@ async fn reconcile_env<R: Runtime>(
                 })
         });
         try_join_all(checks).await?;
+        if let Some(b) = ex.bootstrap {
+            reconcile::run_bootstrap(b, plan, ex.reporter).await?;
+        }
         return Ok(false);
     }
     check_ports(rt, plan, &observed).await?;
-    ensure_images(rt, plan, reporter).await?;
+    ensure_images(rt, plan, ex.reporter).await?;
     // Written before containers exist so `status` and `logs` work during a long start.
     state.write_env(&record(plan)).map_err(Failure::from)?;
-    Executor {
-        rt,
-        plan,
-        run,
-        prober,
-        reporter,
-        deadline,
-    }
-    .execute(&diff)
-    .await?;
+    ex.execute(&diff).await?;
     Ok(true)
 }
 
@@ -267,12 +271,23 @@ fn record(plan: &Plan) -> EnvRecord {
                 readiness: c.readiness.clone(),
             })
             .collect(),
+        oidc: plan
+            .kubeconfig
+            .as_ref()
+            .and_then(|k| k.oidc.as_ref())
+            .map(|o| OidcRecord {
+                issuer: o.issuer.clone(),
+                client_id: o.client_id.clone(),
+            }),
     }
 }
 
 fn write_outputs(state: &StateDir, plan: &Plan) -> Result<()> {
     if let Some(spec) = &plan.kubeconfig {
-        kubeconfig::write(&state.kubeconfig(), &kubeconfig::generate(&plan.env, spec))?;
+        kubeconfig::write(
+            &state.kubeconfig(),
+            &kubeconfig::generate(&plan.env, spec, Some(&state.root)),
+        )?;
     }
     // The files each container was given, as given (secrets stay 0600), for inspection.
     for c in &plan.components {

@@ -9,10 +9,14 @@ use crate::error::Result;
 use crate::kubeconfig;
 use crate::names;
 use crate::pki::{LOCAL_SANS, LeafSpec};
+use serde_json::json;
+
 use crate::plan::{
-    ContainerSpec, FileSpec, KubeconfigSpec, Network, PortBinding, Probe, VolumeMount, shift,
+    ContainerSpec, FileSpec, KubeObject, KubeconfigSpec, Network, OidcSpec, PortBinding, Probe,
+    VolumeMount, shift,
 };
-use crate::profile::KcpSpec;
+use crate::profile::{DexSpec, KcpSpec};
+use crate::render;
 
 use super::{Context, Planned};
 
@@ -26,6 +30,7 @@ const TLS_DIR: &str = "/etc/kcpenv/tls";
 /// The official image sets `KUBECONFIG` to this path; putting the admin kubeconfig there
 /// makes `docker exec kcpenv-<env>-kcp kubectl …` work.
 const IN_CONTAINER_KUBECONFIG: &str = "/etc/kcp/config/admin.kubeconfig";
+const AUTH_CONFIG: &str = "/etc/kcpenv/auth/authentication-config.yaml";
 
 pub const SERVING_CERT: &str = "kcp-serving";
 pub const ADMIN_CERT: &str = "admin";
@@ -49,17 +54,39 @@ pub fn cert_requests() -> BTreeMap<String, LeafSpec> {
     ])
 }
 
-pub fn plan(spec: &KcpSpec, ctx: &Context) -> Result<(Planned, KubeconfigSpec)> {
+/// kcp's container, the kubeconfig for its admin (and OIDC users when Dex runs), and the
+/// objects to create once it is ready.
+pub fn plan(
+    spec: &KcpSpec,
+    dex: Option<&DexSpec>,
+    ctx: &Context,
+) -> Result<(Planned, KubeconfigSpec, Vec<KubeObject>)> {
     let port = shift(spec.port, ctx.offset, "kcp.port")?;
     let server = format!("https://localhost:{port}");
     let serving = ctx.certs.get(SERVING_CERT)?;
+    let oidc = dex
+        .map(|d| {
+            Ok::<_, crate::error::Error>(OidcSpec {
+                issuer: super::dex::issuer(d, ctx.offset)?,
+                client_id: d.client_id.clone(),
+                client_secret: ctx.secrets.oidc_client_secret.clone(),
+            })
+        })
+        .transpose()?;
     let kc = KubeconfigSpec {
         server: server.clone(),
         ca_pem: ctx.certs.ca_pem.clone(),
         admin: ctx.certs.get(ADMIN_CERT)?.clone(),
+        oidc: oidc.clone(),
+    };
+    // Inside the container there is no kubelogin: admin contexts only.
+    let admin_only = KubeconfigSpec {
+        oidc: None,
+        ..kc.clone()
     };
     let in_container_kubeconfig =
-        serde_yaml::to_string(&kubeconfig::generate(ctx.env, &kc)).expect("kubeconfig serialises");
+        serde_yaml::to_string(&kubeconfig::generate(ctx.env, &admin_only, None))
+            .expect("kubeconfig serialises");
 
     let file = |path: String, content: &str, mode: u32, secret: bool| FileSpec {
         path,
@@ -80,6 +107,47 @@ pub fn plan(spec: &KcpSpec, ctx: &Context) -> Result<(Planned, KubeconfigSpec)> 
         format!("--tls-private-key-file={TLS_DIR}/serving.key"),
         format!("--client-ca-file={TLS_DIR}/ca.crt"),
     ];
+    let mut files = vec![
+        file(format!("{TLS_DIR}/ca.crt"), &ctx.certs.ca_pem, 0o644, false),
+        file(
+            format!("{TLS_DIR}/serving.crt"),
+            &serving.cert_pem,
+            0o644,
+            false,
+        ),
+        file(
+            format!("{TLS_DIR}/serving.key"),
+            &serving.key_pem,
+            0o600,
+            true,
+        ),
+        file(
+            IN_CONTAINER_KUBECONFIG.into(),
+            &in_container_kubeconfig,
+            0o600,
+            true,
+        ),
+    ];
+    let mut bootstrap = vec![];
+    if let (Some(d), Some(o)) = (dex, &oidc) {
+        let auth = render::template(
+            "kcp/authentication-config.yaml",
+            &json!({
+                "issuer": o.issuer,
+                "ca_pem": ctx.certs.ca_pem,
+                "client_id": o.client_id,
+                "groups_prefix": d.groups_prefix,
+            }),
+        )?;
+        files.push(file(AUTH_CONFIG.into(), &auth, 0o644, false));
+        command.push(format!("--authentication-config={AUTH_CONFIG}"));
+        bootstrap.push(KubeObject::cluster_role_binding(
+            "root",
+            "kcpenv:oidc-admins",
+            "cluster-admin",
+            &format!("{}{}", d.groups_prefix, d.admin_group),
+        ));
+    }
     command.extend(spec.extra_args.iter().cloned());
 
     let container = ContainerSpec {
@@ -95,27 +163,7 @@ pub fn plan(spec: &KcpSpec, ctx: &Context) -> Result<(Planned, KubeconfigSpec)> 
             volume: names::volume_name(ctx.env, NAME, "data"),
             path: ROOT_DIR.into(),
         }],
-        files: vec![
-            file(format!("{TLS_DIR}/ca.crt"), &ctx.certs.ca_pem, 0o644, false),
-            file(
-                format!("{TLS_DIR}/serving.crt"),
-                &serving.cert_pem,
-                0o644,
-                false,
-            ),
-            file(
-                format!("{TLS_DIR}/serving.key"),
-                &serving.key_pem,
-                0o600,
-                true,
-            ),
-            file(
-                IN_CONTAINER_KUBECONFIG.into(),
-                &in_container_kubeconfig,
-                0o600,
-                true,
-            ),
-        ],
+        files,
         readiness: Some(Probe::Https {
             port,
             path: "/readyz".into(),
@@ -132,5 +180,5 @@ pub fn plan(spec: &KcpSpec, ctx: &Context) -> Result<(Planned, KubeconfigSpec)> 
         component: NAME.into(),
         name: "https".into(),
     }];
-    Ok(((container, publish), kc))
+    Ok(((container, publish), kc, bootstrap))
 }

@@ -2,6 +2,7 @@
 //! certificates it needs and its outputs. The reconciler only sees `ContainerSpec`s, so
 //! adding a component touches this module and the profile, never the reconciler.
 
+pub mod dex;
 pub mod generic;
 pub mod kcp;
 
@@ -9,8 +10,9 @@ use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::pki::LeafSpec;
-use crate::plan::{Certs, ContainerSpec, ImageChoice, KubeconfigSpec, PortBinding};
+use crate::plan::{Certs, ContainerSpec, ImageChoice, KubeObject, KubeconfigSpec, PortBinding};
 use crate::profile::Profile;
+use crate::secrets::Secrets;
 
 /// What every component planner gets.
 pub struct Context<'a> {
@@ -18,6 +20,7 @@ pub struct Context<'a> {
     pub offset: u16,
     pub images: ImageChoice<'a>,
     pub certs: &'a Certs,
+    pub secrets: &'a Secrets,
 }
 
 /// A component's contribution: its container and the ports the holder publishes for it.
@@ -26,6 +29,8 @@ pub type Planned = (ContainerSpec, Vec<PortBinding>);
 pub struct PlannedComponents {
     pub containers: Vec<Planned>,
     pub kubeconfig: Option<KubeconfigSpec>,
+    /// kcp objects to create once kcp is ready.
+    pub bootstrap: Vec<KubeObject>,
 }
 
 /// Component names of a profile, built-ins first (holder included: `--image holder=…`).
@@ -33,6 +38,9 @@ pub fn names(profile: &Profile) -> Vec<String> {
     let mut out = vec![crate::names::HOLDER.to_owned()];
     if profile.kcp.is_some() {
         out.push("kcp".into());
+    }
+    if profile.dex.is_some() {
+        out.push(dex::NAME.into());
     }
     out.extend(profile.containers.keys().cloned());
     out
@@ -44,15 +52,31 @@ pub fn cert_requests(profile: &Profile) -> BTreeMap<String, LeafSpec> {
     if profile.kcp.is_some() {
         out.extend(kcp::cert_requests());
     }
+    if profile.dex.is_some() {
+        out.extend(dex::cert_requests());
+    }
     out
+}
+
+/// Fills `secrets` with what the profile needs (kept when already there).
+pub fn ensure_secrets(profile: &Profile, secrets: &mut Secrets) -> Result<()> {
+    if let Some(dex) = &profile.dex {
+        secrets.ensure_client_secret();
+        for u in &dex.users {
+            secrets.ensure_user(&u.email, u.password.as_deref())?;
+        }
+    }
+    Ok(())
 }
 
 pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
     let mut containers = vec![];
     let mut kubeconfig = None;
+    let mut bootstrap = vec![];
     let kcp_port = match &profile.kcp {
         Some(spec) => {
-            let (planned, kc) = kcp::plan(spec, ctx)?;
+            let (planned, kc, objects) = kcp::plan(spec, profile.dex.as_ref(), ctx)?;
+            bootstrap.extend(objects);
             let port = planned.1[0].port;
             containers.push(planned);
             kubeconfig = Some(kc);
@@ -60,11 +84,15 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
         }
         None => None,
     };
+    if let Some(spec) = &profile.dex {
+        containers.push(dex::plan(spec, ctx)?);
+    }
     for (name, decl) in &profile.containers {
         containers.push(generic::plan(name, decl, ctx, kcp_port)?);
     }
     Ok(PlannedComponents {
         containers,
         kubeconfig,
+        bootstrap,
     })
 }

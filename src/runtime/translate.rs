@@ -123,7 +123,7 @@ mod tests {
                 },
             );
         }
-        plan::build(&p, &opts, &certs).unwrap()
+        plan::build(&p, &opts, &certs, &crate::secrets::Secrets::default()).unwrap()
     }
 
     #[test]

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod e2e;
+
 use std::path::PathBuf;
 use std::process::Command as StdCommand;
 

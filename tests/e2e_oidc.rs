@@ -1,0 +1,110 @@
+//! End-to-end tier for the `oidc` profile: real kcp and Dex built from their Go modules,
+//! real kubelogin (password grant) behind real kubectl. Checks what kcp itself concludes
+//! about a Dex user: identity, groups (prefixed), and what RBAC lets them do.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::e2e::{MIRROR, kubectl, kubectl_ok, require_e2e};
+use common::{Env, stderr, stdout};
+
+const OFFSET: &str = "1100";
+
+fn up(env: &Env) {
+    let out = env
+        .kcpenv(&["up", "--profile", "oidc", "--port-offset", OFFSET])
+        .env("KCPENV_IMAGE_MIRROR", MIRROR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "up failed: {}", stderr(&out));
+}
+
+/// A kubeconfig that logs in as `email` with kubelogin's password grant.
+fn user_kubeconfig(env: &Env, email: &str) -> PathBuf {
+    let out = env
+        .kcpenv(&["kubeconfig", "--user", email, "--non-interactive", "--path"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    PathBuf::from(stdout(&out).trim())
+}
+
+fn whoami(kubeconfig: &Path) -> serde_json::Value {
+    let out = kubectl_ok(kubeconfig, &["auth", "whoami", "-o", "json"]);
+    serde_json::from_str(&out).unwrap()
+}
+
+#[test]
+fn oidc_profile_end_to_end() {
+    require_e2e(&["kcp", "dex"]);
+    let env = Env::new("e2e-oidc");
+    up(&env);
+
+    // kcp sees the Dex user by email, with the groups prefixed.
+    let admin = user_kubeconfig(&env, "admin@kcpenv.local");
+    let me = whoami(&admin);
+    assert_eq!(
+        me["status"]["userInfo"]["username"], "admin@kcpenv.local",
+        "{me}"
+    );
+    let groups = me["status"]["userInfo"]["groups"].to_string();
+    assert!(groups.contains("\"oidc:kcpenv-admins\""), "{groups}");
+
+    // The admin group is bound to cluster-admin in root: the admin creates a workspace.
+    kubectl_ok(&admin, &["ws", "create", "oidc-e2e"]);
+    kubectl_ok(&admin, &["get", "workspaces", "oidc-e2e"]);
+
+    // alice is a user without rights.
+    let alice = user_kubeconfig(&env, "alice@example.com");
+    let me = whoami(&alice);
+    assert_eq!(me["status"]["userInfo"]["username"], "alice@example.com");
+    assert!(
+        !me["status"]["userInfo"]["groups"]
+            .to_string()
+            .contains("kcpenv-admins")
+    );
+    let denied = kubectl(&alice, &["create", "namespace", "alice-was-here"]);
+    assert!(!denied.status.success());
+    assert!(stderr(&denied).contains("Forbidden"), "{}", stderr(&denied));
+
+    // Unknown user: a usage error naming the users there are.
+    let out = env
+        .kcpenv(&[
+            "kubeconfig",
+            "--user",
+            "mallory@example.com",
+            "--non-interactive",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("alice@example.com"),
+        "{}",
+        stderr(&out)
+    );
+
+    // The kubeconfig's own oidc context uses kubelogin with the environment's CA.
+    let kc = std::fs::read_to_string(env.state_dir().join("kubeconfig")).unwrap();
+    assert!(kc.contains("name: kcpenv-e2e-oidc-oidc"), "{kc}");
+    assert!(kc.contains("interactiveMode: IfAvailable"), "{kc}");
+
+    // down/up keeps users, passwords and the client secret: the same login still works.
+    let secrets = std::fs::read(env.state_dir().join("secrets.yaml")).unwrap();
+    let out = env.kcpenv(&["down"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    up(&env);
+    assert_eq!(
+        std::fs::read(env.state_dir().join("secrets.yaml")).unwrap(),
+        secrets
+    );
+    assert_eq!(
+        whoami(&admin)["status"]["userInfo"]["username"],
+        "admin@kcpenv.local"
+    );
+
+    let out = env.kcpenv(&["down", "--purge"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    env.assert_nothing_left();
+}
