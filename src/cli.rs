@@ -33,6 +33,20 @@ pub enum Command {
     Logs(LogsArgs),
     /// List the embedded profiles, or show one resolved.
     Profiles(ProfilesArgs),
+    /// Print a fresh ID token for a Dex user (password grant), e.g. for `kubectl --token`.
+    Token(TokenArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// The user's email.
+    #[arg(long, value_name = "EMAIL")]
+    pub user: String,
+    /// Log in with this password instead of the one in the environment's secrets.yaml.
+    #[arg(long)]
+    pub password: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -18,6 +18,7 @@ pub mod exit {
     pub const LOCKED: i32 = 8;
     pub const NOT_READY: i32 = 9;
     pub const NOT_FOUND: i32 = 10;
+    pub const LOGIN: i32 = 11;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -87,6 +88,9 @@ pub enum Error {
     #[error("{message}")]
     Usage { message: String, hint: String },
 
+    #[error("login as {user} failed: {reason}")]
+    LoginFailed { user: String, reason: String },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -116,6 +120,7 @@ impl Error {
             ComponentFailed { .. } => exit::COMPONENT,
             Locked { .. } => exit::LOCKED,
             EnvNotFound { .. } => exit::NOT_FOUND,
+            LoginFailed { .. } => exit::LOGIN,
             Interrupted => exit::INTERRUPTED,
             Io { .. } | Internal(_) => exit::INTERNAL,
         }
@@ -161,6 +166,9 @@ impl Error {
             EnvNotFound { .. } => "create it with `kcpenv up` (environments are named with --name)".into(),
             UnknownComponent { known, .. } => format!("components: {}", known.join(", ")),
             Usage { hint, .. } => hint.clone(),
+            LoginFailed { .. } => {
+                "check the password (`kcpenv token` uses the one in the environment's secrets.yaml unless --password is given)".into()
+            }
             Interrupted => "what this run created was removed; run `kcpenv up` again".into(),
             Io { .. } | Internal(_) => return None,
         })

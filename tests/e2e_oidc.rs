@@ -68,6 +68,47 @@ fn oidc_profile_end_to_end() {
     assert!(!denied.status.success());
     assert!(stderr(&denied).contains("Forbidden"), "{}", stderr(&denied));
 
+    // `kcpenv token`: an ID token kcp accepts on its own (no client certificate around).
+    let out = env
+        .kcpenv(&["token", "--user", "alice@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let token = stdout(&out).trim().to_owned();
+    let bare = kubectl(
+        Path::new("/dev/null"),
+        &[
+            "--server",
+            &format!("https://localhost:{}/clusters/root", 6443 + 1100),
+            "--certificate-authority",
+            env.state_dir().join("pki/ca.crt").to_str().unwrap(),
+            "--token",
+            &token,
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(stdout(&bare), "alice@example.com", "{}", stderr(&bare));
+    // A wrong password: non-zero, with Dex's reason.
+    let out = env
+        .kcpenv(&[
+            "token",
+            "--user",
+            "alice@example.com",
+            "--password",
+            "wrong",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("login as alice@example.com failed"),
+        "{}",
+        stderr(&out)
+    );
+
     // Unknown user: a usage error naming the users there are.
     let out = env
         .kcpenv(&[

@@ -5,6 +5,7 @@ pub mod kubeconfig;
 pub mod logs;
 pub mod profiles;
 pub mod status;
+pub mod token;
 pub mod up;
 
 use crate::cli::EnvArgs;
