@@ -35,6 +35,39 @@ pub enum Command {
     Profiles(ProfilesArgs),
     /// Print a fresh ID token for a Dex user (password grant), e.g. for `kubectl --token`.
     Token(TokenArgs),
+    /// List, add or remove Dex users (profiles with Dex).
+    Users(UsersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UsersArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(subcommand)]
+    pub command: Option<UsersCommand>,
+    /// With list: also print each user's password.
+    #[arg(long, global = true)]
+    pub show_passwords: bool,
+    #[arg(long, short = 'o', value_enum, default_value = "auto", global = true)]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// The users Dex knows, with their groups.
+    List,
+    /// Add a user; Dex alone is re-rendered and restarted.
+    Add {
+        email: String,
+        /// A group (repeatable); kcp sees it with the profile's groups prefix.
+        #[arg(long = "group", value_name = "GROUP")]
+        groups: Vec<String>,
+        /// A fixed password (default: random, kept in secrets.yaml).
+        #[arg(long)]
+        password: Option<String>,
+    },
+    /// Remove a user; Dex alone is re-rendered and restarted.
+    Remove { email: String },
 }
 
 #[derive(Debug, Args)]

@@ -68,6 +68,7 @@ fn run(cli: Cli) -> Result<i32, Error> {
             Command::Status(a) => commands::status::run(a).await,
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Token(a) => commands::token::run(a).await,
+            Command::Users(a) => commands::users::run(a).await,
             Command::Kubeconfig(_) | Command::Profiles(_) => unreachable!("handled above"),
         }
     })

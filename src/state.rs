@@ -53,6 +53,25 @@ impl StateDir {
     pub fn kubeconfig(&self) -> PathBuf {
         self.root.join("kubeconfig")
     }
+    pub fn users(&self) -> PathBuf {
+        self.root.join("users.yaml")
+    }
+    pub fn read_user_changes(&self) -> Result<UserChanges> {
+        match fs::read_to_string(self.users()) {
+            Ok(t) => serde_yaml::from_str(&t).map_err(|e| {
+                Error::Internal(format!("{} is damaged: {e}", self.users().display()))
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(UserChanges::default()),
+            Err(e) => Err(Error::io(format!("reading {}", self.users().display()))(e)),
+        }
+    }
+    pub fn write_user_changes(&self, c: &UserChanges) -> Result<()> {
+        write_file(
+            &self.users(),
+            serde_yaml::to_string(c).expect("serialises").as_bytes(),
+            0o600,
+        )
+    }
     pub fn secrets(&self) -> PathBuf {
         self.root.join("secrets.yaml")
     }
@@ -104,6 +123,57 @@ pub struct EnvRecord {
     /// With Dex: the issuer and client kubelogin uses (the secret is in secrets.yaml).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<OidcRecord>,
+    /// With Dex: the users Dex knows (profile's plus `users add`, minus `users remove`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub users: Vec<crate::profile::UserDecl>,
+    /// How `up` was called, so commands such as `users add` can reconcile again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub up: Option<UpRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UpRecord {
+    /// An embedded profile's name, or the absolute path of the profile file.
+    pub profile: String,
+    pub port_offset: u16,
+    pub images: Vec<String>,
+    pub mirror: Option<String>,
+}
+
+/// Users changed with `kcpenv users add/remove`, applied on top of the profile's.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<crate::profile::UserDecl>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+impl UserChanges {
+    pub fn apply(
+        &self,
+        profile_users: &[crate::profile::UserDecl],
+    ) -> Vec<crate::profile::UserDecl> {
+        let mut out: Vec<_> = profile_users
+            .iter()
+            .filter(|u| {
+                !self
+                    .removed
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(&u.email))
+            })
+            .filter(|u| {
+                !self
+                    .added
+                    .iter()
+                    .any(|a| a.email.eq_ignore_ascii_case(&u.email))
+            })
+            .cloned()
+            .collect();
+        out.extend(self.added.iter().cloned());
+        out
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -109,6 +109,93 @@ fn oidc_profile_end_to_end() {
         stderr(&out)
     );
 
+    // users add: Dex alone is recreated, the new user logs in at once.
+    let id = |c: &str| {
+        common::docker(&["inspect", "--format", "{{.Id}}", c])
+            .trim()
+            .to_owned()
+    };
+    let (kcp_before, dex_before) = (id("kcpenv-e2e-oidc-kcp"), id("kcpenv-e2e-oidc-dex"));
+    let out = env
+        .kcpenv(&[
+            "users",
+            "add",
+            "carol@example.com",
+            "--group",
+            "devs",
+            "--password",
+            "carol-pw",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(id("kcpenv-e2e-oidc-kcp"), kcp_before, "kcp not recreated");
+    assert_ne!(id("kcpenv-e2e-oidc-dex"), dex_before, "dex recreated");
+    let carol = user_kubeconfig(&env, "carol@example.com");
+    let me = whoami(&carol);
+    assert_eq!(me["status"]["userInfo"]["username"], "carol@example.com");
+    assert!(
+        me["status"]["userInfo"]["groups"]
+            .to_string()
+            .contains("\"oidc:devs\""),
+        "{me}"
+    );
+    let list = env
+        .kcpenv(&["users", "-o", "json", "--show-passwords"])
+        .output()
+        .unwrap();
+    let list: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap();
+    let carol_entry = list["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["email"] == "carol@example.com")
+        .cloned();
+    assert_eq!(carol_entry.unwrap()["password"], "carol-pw");
+    for bad in [
+        &["users", "add", "carol@example.com"][..],
+        &["users", "add", "not-an-email"],
+    ] {
+        let out = env.kcpenv(bad).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{bad:?}: {}", stderr(&out));
+    }
+    let out = env
+        .kcpenv(&["users", "remove", "carol@example.com"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env
+        .kcpenv(&[
+            "token",
+            "--user",
+            "carol@example.com",
+            "--password",
+            "carol-pw",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "removed user cannot log in: {}",
+        stderr(&out)
+    );
+
+    // status shows the issuer and the users.
+    let status = env.kcpenv(&["status", "-o", "json"]).output().unwrap();
+    assert_eq!(status.status.code(), Some(0), "{}", stdout(&status));
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        status["oidc"]["issuer"],
+        format!("https://localhost:{}/dex", 5556 + 1100)
+    );
+    assert!(
+        status["oidc"]["users"]
+            .to_string()
+            .contains("admin@kcpenv.local"),
+        "{status}"
+    );
+
     // Unknown user: a usage error naming the users there are.
     let out = env
         .kcpenv(&[

@@ -7,6 +7,7 @@ pub mod profiles;
 pub mod status;
 pub mod token;
 pub mod up;
+pub mod users;
 
 use crate::cli::EnvArgs;
 use crate::error::{Error, Result};

@@ -93,6 +93,11 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             "ready": all_ready,
             "engine": rt.endpoint,
             "kubeconfig": kubeconfig.exists().then_some(&kubeconfig),
+            "oidc": record.as_ref().and_then(|r| r.oidc.as_ref()).map(|o| json!({
+                "issuer": o.issuer,
+                "client_id": o.client_id,
+                "users": record.as_ref().map(|r| r.users.iter().map(|u| &u.email).collect::<Vec<_>>()),
+            })),
             "components": rows.iter().map(|r| json!({
                 "name": r.component, "container": r.container, "state": r.state,
                 "ready": r.ready, "detail": r.detail, "image": r.image, "urls": r.urls,
@@ -122,6 +127,16 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             if let Some(d) = &r.detail {
                 println!("{:<12} {d}", "");
             }
+        }
+        if let Some(r) = &record
+            && let Some(o) = &r.oidc
+        {
+            println!("issuer: {} (client {})", o.issuer, o.client_id);
+            let users: Vec<&str> = r.users.iter().map(|u| u.email.as_str()).collect();
+            println!(
+                "users: {}  (kcpenv users --show-passwords)",
+                users.join(", ")
+            );
         }
         if kubeconfig.exists() {
             println!("kubeconfig: {}", kubeconfig.display());

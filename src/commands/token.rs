@@ -14,7 +14,7 @@ pub async fn run(args: TokenArgs) -> Result<i32> {
     let record = state
         .read_env()?
         .ok_or_else(|| Error::EnvNotFound { env: env.clone() })?;
-    let oidc = record.oidc.ok_or_else(|| Error::Usage {
+    let oidc = record.oidc.clone().ok_or_else(|| Error::Usage {
         message: format!("environment {env:?} has no OIDC provider"),
         hint: "use a profile with Dex, e.g. `kcpenv up --profile oidc`".into(),
     })?;

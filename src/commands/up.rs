@@ -25,20 +25,42 @@ use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{LogChunk, Observed, Runtime};
 use crate::secrets::Secrets;
-use crate::state::{ComponentRecord, EnvRecord, OidcRecord, StateDir};
+use crate::state::{ComponentRecord, EnvRecord, OidcRecord, StateDir, UpRecord};
 use crate::ui::{self, Event, Reporter};
 
 use super::{env_name, lock};
 
 pub async fn run(args: UpArgs) -> Result<i32> {
+    let mirror = std::env::var(images::MIRROR_ENV)
+        .ok()
+        .filter(|m| !m.is_empty());
+    run_with(args, mirror).await
+}
+
+/// `up` with the image mirror given explicitly (commands that re-run `up` pass the one
+/// the environment was created with).
+pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     let env = env_name(&args.env)?;
-    let profile = profile::load(&args.profile)?;
+    let mut profile = profile::load(&args.profile)?;
     let overrides = images::parse_overrides(&args.images)?;
     let reporter = ui::reporter(args.output);
     let rt = DockerRuntime::connect().await?;
     let state = StateDir::for_env(&env)?;
     let _lock = lock(&state, args.lock_timeout, reporter.as_ref())?;
     state.create()?;
+    if let Some(dex) = &mut profile.dex {
+        dex.users = state.read_user_changes()?.apply(&dex.users);
+    }
+    let up_record = UpRecord {
+        // A file profile by absolute path, so a later `users add` finds it from anywhere.
+        profile: match std::path::Path::new(&args.profile).canonicalize() {
+            Ok(p) if !profile::embedded_names().contains(&args.profile) => p.display().to_string(),
+            _ => args.profile.clone(),
+        },
+        port_offset: args.port_offset,
+        images: args.images.clone(),
+        mirror: mirror.clone(),
+    };
 
     let pki = Pki::open(&state.pki(), &env)?;
     let mut certs = Certs {
@@ -52,9 +74,7 @@ pub async fn run(args: UpArgs) -> Result<i32> {
         env: env.clone(),
         port_offset: args.port_offset,
         image_overrides: overrides,
-        mirror: std::env::var(images::MIRROR_ENV)
-            .ok()
-            .filter(|m| !m.is_empty()),
+        mirror,
     };
     let mut secrets = Secrets::load(&state.secrets())?;
     let before = secrets.clone();
@@ -82,14 +102,15 @@ pub async fn run(args: UpArgs) -> Result<i32> {
         deadline,
         bootstrap: bootstrapper.as_ref(),
     };
-    let work = reconcile_env(&executor, &state);
+    let env_record = record(&plan, &profile, up_record);
+    let work = reconcile_env(&executor, &state, &env_record);
     let outcome = tokio::select! {
         r = work => r,
         _ = interrupted() => Err(Failure::from(Error::Interrupted)),
     };
     match outcome {
         Ok(changed) => {
-            write_outputs(&state, &plan)?;
+            write_outputs(&state, &plan, &env_record)?;
             reporter.finish();
             print_summary(
                 &plan,
@@ -145,6 +166,7 @@ pub async fn run(args: UpArgs) -> Result<i32> {
 async fn reconcile_env<R: Runtime>(
     ex: &Executor<'_, R>,
     state: &StateDir,
+    record: &EnvRecord,
 ) -> std::result::Result<bool, Failure> {
     let (rt, plan) = (ex.rt, ex.plan);
     let observed = rt.list_containers(&plan.env).await?;
@@ -179,7 +201,7 @@ async fn reconcile_env<R: Runtime>(
     check_ports(rt, plan, &observed).await?;
     ensure_images(rt, plan, ex.reporter).await?;
     // Written before containers exist so `status` and `logs` work during a long start.
-    state.write_env(&record(plan)).map_err(Failure::from)?;
+    state.write_env(record).map_err(Failure::from)?;
     ex.execute(&diff).await?;
     Ok(true)
 }
@@ -257,7 +279,7 @@ async fn ensure_images<R: Runtime>(rt: &R, plan: &Plan, reporter: &dyn Reporter)
     Ok(())
 }
 
-fn record(plan: &Plan) -> EnvRecord {
+fn record(plan: &Plan, profile: &profile::Profile, up: UpRecord) -> EnvRecord {
     EnvRecord {
         env: plan.env.clone(),
         profile: plan.profile.clone(),
@@ -279,10 +301,16 @@ fn record(plan: &Plan) -> EnvRecord {
                 issuer: o.issuer.clone(),
                 client_id: o.client_id.clone(),
             }),
+        users: profile
+            .dex
+            .as_ref()
+            .map(|d| d.users.clone())
+            .unwrap_or_default(),
+        up: Some(up),
     }
 }
 
-fn write_outputs(state: &StateDir, plan: &Plan) -> Result<()> {
+fn write_outputs(state: &StateDir, plan: &Plan, record: &EnvRecord) -> Result<()> {
     if let Some(spec) = &plan.kubeconfig {
         kubeconfig::write(
             &state.kubeconfig(),
@@ -301,7 +329,7 @@ fn write_outputs(state: &StateDir, plan: &Plan) -> Result<()> {
             )?;
         }
     }
-    state.write_env(&record(plan))
+    state.write_env(record)
 }
 
 fn print_summary(plan: &Plan, state: &StateDir, changed: bool, took: Duration, json: bool) {
