@@ -117,6 +117,18 @@ pub struct PortBinding {
     pub name: String,
 }
 
+impl PortBinding {
+    /// A port published on 127.0.0.1 only (kcpenv's default: nothing reachable from the network).
+    pub fn loopback(port: u16, component: &str, name: &str) -> PortBinding {
+        PortBinding {
+            host_ip: "127.0.0.1".into(),
+            port,
+            component: component.into(),
+            name: name.into(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeMount {
     pub volume: String,

@@ -67,22 +67,10 @@ fn add_user(
     email: &str,
     scripted: bool,
 ) -> Result<String> {
-    let oidc = state
-        .read_env()?
-        .and_then(|r| r.oidc)
-        .ok_or_else(|| Error::Usage {
-            message: format!("environment {env:?} has no OIDC provider"),
-            hint: "use a profile with Dex, e.g. `kcpenv up --profile oidc`".into(),
-        })?;
+    let (record, oidc) = super::require_oidc(env, state)?;
     let secrets = Secrets::load(&state.secrets())?;
     let Some(user) = secrets.users.get(email) else {
-        return Err(Error::Usage {
-            message: format!("environment {env:?} has no user {email:?}"),
-            hint: format!(
-                "users: {}",
-                secrets.users.keys().cloned().collect::<Vec<_>>().join(", ")
-            ),
-        });
+        return Err(super::users::unknown_user(env, email, &record));
     };
     let spec = OidcSpec {
         issuer: oidc.issuer,

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use std::time::Duration;
 
 use crate::names;
-use crate::state::{EnvLock, StateDir};
+use crate::state::{EnvLock, EnvRecord, OidcRecord, StateDir};
 use crate::ui::{Event, Reporter};
 
 pub fn env_name(args: &EnvArgs) -> Result<String> {
@@ -23,6 +23,18 @@ pub fn env_name(args: &EnvArgs) -> Result<String> {
         reason,
     })?;
     Ok(args.name.clone())
+}
+
+/// The environment's record, which must have Dex (commands about OIDC users).
+pub fn require_oidc(env: &str, state: &StateDir) -> Result<(EnvRecord, OidcRecord)> {
+    let record = state.read_env()?.ok_or_else(|| Error::EnvNotFound {
+        env: env.to_owned(),
+    })?;
+    let oidc = record.oidc.clone().ok_or_else(|| Error::Usage {
+        message: format!("environment {env:?} has no OIDC provider (Dex)"),
+        hint: "use a profile with Dex, e.g. `kcpenv up --profile oidc`".into(),
+    })?;
+    Ok((record, oidc))
 }
 
 /// Takes the environment's lock, telling the user when it has to wait.

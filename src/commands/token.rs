@@ -6,31 +6,17 @@ use crate::error::{Error, Result};
 use crate::secrets::Secrets;
 use crate::state::StateDir;
 
-use super::env_name;
+use super::{env_name, require_oidc};
 
 pub async fn run(args: TokenArgs) -> Result<i32> {
     let env = env_name(&args.env)?;
     let state = StateDir::for_env(&env)?;
-    let record = state
-        .read_env()?
-        .ok_or_else(|| Error::EnvNotFound { env: env.clone() })?;
-    let oidc = record.oidc.clone().ok_or_else(|| Error::Usage {
-        message: format!("environment {env:?} has no OIDC provider"),
-        hint: "use a profile with Dex, e.g. `kcpenv up --profile oidc`".into(),
-    })?;
+    let (record, oidc) = require_oidc(&env, &state)?;
     let secrets = Secrets::load(&state.secrets())?;
     let password = match (&args.password, secrets.users.get(&args.user)) {
         (Some(p), _) => p.clone(),
         (None, Some(u)) => u.password.clone(),
-        (None, None) => {
-            return Err(Error::Usage {
-                message: format!("environment {env:?} has no user {:?}", args.user),
-                hint: format!(
-                    "users: {}",
-                    secrets.users.keys().cloned().collect::<Vec<_>>().join(", ")
-                ),
-            });
-        }
+        (None, None) => return Err(super::users::unknown_user(&env, &args.user, &record)),
     };
     let ca = std::fs::read(state.pki().join("ca.crt"))
         .map_err(Error::io("reading the environment CA"))?;

@@ -13,20 +13,12 @@ use crate::secrets::Secrets;
 use crate::state::{EnvRecord, StateDir};
 use crate::ui;
 
-use super::env_name;
+use super::{env_name, require_oidc};
 
 pub async fn run(args: UsersArgs) -> Result<i32> {
     let env = env_name(&args.env)?;
     let state = StateDir::for_env(&env)?;
-    let record = state
-        .read_env()?
-        .ok_or_else(|| Error::EnvNotFound { env: env.clone() })?;
-    if record.oidc.is_none() {
-        return Err(Error::Usage {
-            message: format!("environment {env:?} has no Dex"),
-            hint: "use a profile with Dex, e.g. `kcpenv up --profile oidc`".into(),
-        });
-    }
+    let (record, _) = require_oidc(&env, &state)?;
     match args.command.unwrap_or(UsersCommand::List) {
         UsersCommand::List => list(&record, &state, args.show_passwords, args.output),
         UsersCommand::Add {

@@ -110,12 +110,7 @@ pub fn plan(spec: &DexSpec, ctx: &Context) -> Result<Planned> {
         urls: vec![issuer(spec, ctx.offset)?],
         labels: BTreeMap::new(),
     };
-    let publish = vec![PortBinding {
-        host_ip: "127.0.0.1".into(),
-        port,
-        component: NAME.into(),
-        name: "https".into(),
-    }];
+    let publish = vec![PortBinding::loopback(port, NAME, "https")];
     Ok((container, publish))
 }
 

@@ -108,12 +108,7 @@ pub fn plan(
     let publish: Vec<PortBinding> = decl
         .ports
         .keys()
-        .map(|pname| PortBinding {
-            host_ip: "127.0.0.1".into(),
-            port: ports[pname],
-            component: name.to_owned(),
-            name: pname.clone(),
-        })
+        .map(|pname| PortBinding::loopback(ports[pname], name, pname))
         .collect();
     let urls = publish
         .iter()

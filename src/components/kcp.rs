@@ -174,11 +174,6 @@ pub fn plan(
         urls: vec![server],
         labels: BTreeMap::new(),
     };
-    let publish = vec![PortBinding {
-        host_ip: "127.0.0.1".into(),
-        port,
-        component: NAME.into(),
-        name: "https".into(),
-    }];
+    let publish = vec![PortBinding::loopback(port, NAME, "https")];
     Ok(((container, publish), kc, bootstrap))
 }
