@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Create or reconcile the environment; returns when every component is ready.
     Up(UpArgs),
-    /// Remove every container and volume the environment's `up` created.
+    /// Remove the environment's containers; data volumes and state are kept unless --purge.
     Down(DownArgs),
     /// Print or write the environment's kubeconfig.
     Kubeconfig(KubeconfigArgs),
@@ -138,7 +138,7 @@ pub struct UpArgs {
 pub struct DownArgs {
     #[command(flatten)]
     pub env: EnvArgs,
-    /// Also delete the state directory (CA, secrets, kubeconfig) and kubeconfig entries merged elsewhere.
+    /// Also delete the data volumes, the state directory (CA, secrets, kubeconfig) and kubeconfig entries merged elsewhere.
     #[arg(long)]
     pub purge: bool,
     #[arg(long, short = 'o', value_enum, default_value = "auto")]
