@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The one test command (README): prepares everything the tests need on a fresh machine —
 # a Docker engine, the small test image, the upstream programs built from their Go
-# modules (reused when already built) — then runs every test tier.
+# modules (reused when already built), headless Chromium for the browser login test —
+# then runs every test tier.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/docker-engine.sh
 bash scripts/test-images.sh
 bash scripts/e2e-images.sh
+bash scripts/browser-deps.sh
 cargo test --all-targets --locked -- "$@"
