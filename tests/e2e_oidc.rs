@@ -41,6 +41,29 @@ fn oidc_profile_end_to_end() {
     let env = Env::new("e2e-oidc");
     up(&env);
 
+    // Without kubelogin on PATH, up says how to install it (and still succeeds).
+    let noop = |path: &str| {
+        env.kcpenv(&["up", "--profile", "oidc", "--port-offset", OFFSET])
+            .env("KCPENV_IMAGE_MIRROR", MIRROR)
+            .env("PATH", path)
+            .output()
+            .unwrap()
+    };
+    let out = noop("/usr/bin:/bin");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("kubectl krew install oidc-login"),
+        "{}",
+        stderr(&out)
+    );
+    let with_bin = format!("{}:/usr/bin:/bin", common::e2e::e2e_bin().display());
+    let out = noop(&with_bin);
+    assert!(
+        !stderr(&out).contains("kubelogin is not installed"),
+        "{}",
+        stderr(&out)
+    );
+
     // kcp sees the Dex user by email, with the groups prefixed.
     let admin = user_kubeconfig(&env, "admin@kcpenv.local");
     let me = whoami(&admin);

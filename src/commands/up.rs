@@ -111,6 +111,11 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     match outcome {
         Ok(changed) => {
             write_outputs(&state, &plan, &env_record)?;
+            if plan.kubeconfig.as_ref().is_some_and(|k| k.oidc.is_some()) {
+                for warning in login_warnings() {
+                    reporter.emit(Event::Info { message: warning });
+                }
+            }
             reporter.finish();
             print_summary(
                 &plan,
@@ -330,6 +335,29 @@ fn write_outputs(state: &StateDir, plan: &Plan, record: &EnvRecord) -> Result<()
         }
     }
     state.write_env(record)
+}
+
+/// What would stop an interactive OIDC login on this host; not a failure of `up`
+/// (scripts use `kcpenv token` or `kubeconfig --user … --non-interactive`).
+fn login_warnings() -> Vec<String> {
+    let mut out = vec![];
+    let on_path = |bin: &str| {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+    };
+    if !on_path("kubectl-oidc_login") {
+        out.push(
+            "warning: kubelogin is not installed; the OIDC context needs it: `kubectl krew install oidc-login`, or put kubelogin on PATH as kubectl-oidc_login".into(),
+        );
+    }
+    // kubelogin's browser callback listens on the first of these it can bind.
+    if [8000, 18000]
+        .iter()
+        .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_err())
+    {
+        out.push("warning: 127.0.0.1:8000 and :18000 are both in use; kubelogin's browser login needs one of them free".into());
+    }
+    out
 }
 
 fn print_summary(plan: &Plan, state: &StateDir, changed: bool, took: Duration, json: bool) {

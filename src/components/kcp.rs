@@ -177,3 +177,76 @@ pub fn plan(
     let publish = vec![PortBinding::loopback(port, NAME, "https")];
     Ok(((container, publish), kc, bootstrap))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::{Certs, ImageChoice};
+    use crate::profile;
+    use crate::secrets::Secrets;
+
+    /// kcp trusts exactly the issuer Dex serves, with the environment's CA, and prefixes
+    /// groups so no Dex user reaches a system group.
+    #[test]
+    fn authentication_config_matches_the_dex_issuer() {
+        let p = profile::load("oidc").unwrap();
+        let mut certs = Certs {
+            ca_pem: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n".into(),
+            ..Default::default()
+        };
+        for (n, _) in crate::components::cert_requests(&p) {
+            certs.leaves.insert(
+                n.clone(),
+                crate::pki::CertPair {
+                    cert_pem: n.clone(),
+                    key_pem: n.clone(),
+                },
+            );
+        }
+        let mut secrets = Secrets::default();
+        crate::components::ensure_secrets(&p, &mut secrets).unwrap();
+        let overrides = BTreeMap::new();
+        let ctx = Context {
+            env: "dev",
+            offset: 7,
+            images: ImageChoice {
+                overrides: &overrides,
+                mirror: None,
+            },
+            certs: &certs,
+            secrets: &secrets,
+        };
+        let dex = p.dex.as_ref().unwrap();
+        let ((kcp, _), kc, bootstrap) = plan(p.kcp.as_ref().unwrap(), Some(dex), &ctx).unwrap();
+        let file = kcp
+            .files
+            .iter()
+            .find(|f| f.path == AUTH_CONFIG)
+            .expect("auth config given to kcp");
+        let doc: serde_yaml::Value = serde_yaml::from_str(&file.content).unwrap();
+        let jwt = &doc["jwt"][0];
+        let issuer = crate::components::dex::issuer(dex, 7).unwrap();
+        assert_eq!(issuer, "https://localhost:5563/dex");
+        assert_eq!(jwt["issuer"]["url"], issuer.as_str());
+        assert_eq!(jwt["issuer"]["certificateAuthority"], certs.ca_pem.as_str());
+        assert_eq!(jwt["issuer"]["audiences"][0], "kcp-kubelogin");
+        assert_eq!(jwt["claimMappings"]["username"]["claim"], "email");
+        assert_eq!(jwt["claimMappings"]["username"]["prefix"], "");
+        assert_eq!(jwt["claimMappings"]["groups"]["prefix"], "oidc:");
+        assert!(
+            kcp.command
+                .as_ref()
+                .unwrap()
+                .contains(&format!("--authentication-config={AUTH_CONFIG}"))
+        );
+        assert_eq!(
+            kc.oidc.unwrap().issuer,
+            issuer,
+            "kubelogin logs in at the same issuer"
+        );
+        assert_eq!(
+            bootstrap[0].body["subjects"][0]["name"],
+            "oidc:kcpenv-admins"
+        );
+    }
+}
