@@ -110,6 +110,21 @@ component_target() {
 
 image_exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
+# note_built KEY T0 TEXT: logs "KEY: TEXT in Ns" and adds it to the summary (N since T0).
+note_built() {
+  local dt=$(($(now) - $2))
+  log "$1: $3 in ${dt}s"
+  SUMMARY+=("$1: $3, ${dt}s")
+}
+
+# skip_built KEY IMAGE: true (and noted in the summary) when IMAGE exists and --force
+# was not given, so build_<key> can return early.
+skip_built() {
+  [ "$FORCE" = 0 ] && image_exists "$2" || return 1
+  log "$1: $2 exists (--force rebuilds)"
+  SUMMARY+=("$1: skipped, $2 already exists")
+}
+
 # ---------------------------------------------------------------------------
 # host prerequisites
 
@@ -835,16 +850,12 @@ EOF_SH
 }
 
 build_dex() {
-  local ref tag img t0 dt mv info up api w out ctx logf ld cgo=${KCPENV_DEX_CGO:-1} sqlite=yes why="" libc
+  local ref tag img t0 mv info up api w out ctx logf ld cgo=${KCPENV_DEX_CGO:-1} sqlite=yes why="" libc
   ref=$(image_ref dex)
   tag=$(ref_tag "$ref")
   img=$(mirror_ref "$ref")
   t0=$(now)
-  if [ "$FORCE" = 0 ] && image_exists "$img"; then
-    log "dex: $img exists (--force rebuilds)"
-    SUMMARY+=("dex: skipped, $img already exists")
-    return 0
-  fi
+  if skip_built dex "$img"; then return 0; fi
   ensure_go
   ensure_pkg jq jq
   mv=$(dex_module_version "$tag") ||
@@ -940,9 +951,7 @@ build_dex() {
   } >"$ctx/Dockerfile"
   build_image "$img" "$ctx" "$logf"
   rm -rf "$out"
-  dt=$(($(now) - t0))
-  log "dex: built $img ($(image_size "$img"), sqlite3: $sqlite) from $DEX_MOD@$mv${api:+ + $api} in ${dt}s"
-  SUMMARY+=("dex: built $img ($(image_size "$img"), sqlite3: $sqlite) from $DEX_MOD@$mv${api:+ + $api}, ${dt}s")
+  note_built dex "$t0" "built $img ($(image_size "$img"), sqlite3: $sqlite) from $DEX_MOD@$mv${api:+ + $api}"
 }
 
 # smoke_dex: dex serve (through docker-entrypoint) on a config with the password
@@ -1042,16 +1051,12 @@ GRPC_HEALTH_PROBE_MOD=github.com/grpc-ecosystem/grpc-health-probe
 GRPC_HEALTH_PROBE_VERSION=${KCPENV_GRPC_HEALTH_PROBE_VERSION:-v0.4.52} # as in openfga v1.18.1's Dockerfile.goreleaser
 
 build_openfga() {
-  local ref tag img t0 dt info up hash date ld b out ctx logf probe pv
+  local ref tag img t0 info up hash date ld b out ctx logf probe pv
   ref=$(image_ref openfga)
   tag=$(ref_tag "$ref")
   img=$(mirror_ref "$ref")
   t0=$(now)
-  if [ "$FORCE" = 0 ] && image_exists "$img"; then
-    log "openfga: $img exists (--force rebuilds)"
-    SUMMARY+=("openfga: skipped, $img already exists")
-    return 0
-  fi
+  if skip_built openfga "$img"; then return 0; fi
   ensure_go
   ensure_pkg jq jq
   info=$(require_module "$OPENFGA_MOD@$tag" "openfga $tag")
@@ -1098,9 +1103,7 @@ build_openfga() {
   } >"$ctx/Dockerfile"
   build_image "$img" "$ctx" "$logf"
   rm -rf "$out"
-  dt=$(($(now) - t0))
-  log "openfga: built $img ($(image_size "$img")) from $OPENFGA_MOD@$tag + $GRPC_HEALTH_PROBE_MOD@$probe in ${dt}s"
-  SUMMARY+=("openfga: built $img ($(image_size "$img")) from $OPENFGA_MOD@$tag + $GRPC_HEALTH_PROBE_MOD@$probe, ${dt}s")
+  note_built openfga "$t0" "built $img ($(image_size "$img")) from $OPENFGA_MOD@$tag + $GRPC_HEALTH_PROBE_MOD@$probe"
 }
 
 # smoke_openfga: `run` (memory datastore), checks /healthz, creating a store, the

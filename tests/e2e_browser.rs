@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command as StdCommand, Stdio};
 use std::time::{Duration, Instant};
 
-use common::e2e::{MIRROR, e2e_bin, require_e2e};
+use common::e2e::{e2e_bin, require_e2e};
 use common::{Env, stderr, stdout};
 
 const NAME: &str = "e2e-browser";
@@ -111,12 +111,7 @@ fn oidc_login_through_a_real_browser() {
     require_browser();
     let started = Instant::now();
     let env = Env::new(NAME);
-    let out = env
-        .kcpenv(&["up", "--profile", "oidc", "--port-offset", OFFSET])
-        .env("KCPENV_IMAGE_MIRROR", MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "up failed: {}", stderr(&out));
+    common::e2e::up(&env, "oidc", OFFSET, &[]);
     eprintln!("up: {:?}", started.elapsed());
 
     let out = env.kcpenv(&["kubeconfig", "--path"]).output().unwrap();

@@ -11,7 +11,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use common::e2e::{MIRROR, kubectl_ok, require_e2e};
+use common::e2e::{kubectl_ok, require_e2e};
 use common::{Env, docker, stderr, stdout};
 
 /// Off the default 6443 so a developer's own environment is not disturbed.
@@ -20,22 +20,23 @@ const KCP_PORT: u16 = 7443;
 
 fn up(env: &Env) -> serde_json::Value {
     let start = Instant::now();
-    let out = env
-        .kcpenv(&[
-            "up",
-            "--profile",
-            "kcp",
-            "--port-offset",
-            OFFSET,
-            "-o",
-            "json",
-        ])
-        .env("KCPENV_IMAGE_MIRROR", MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "up failed: {}", stderr(&out));
+    let out = common::e2e::up(env, "kcp", OFFSET, &["-o", "json"]);
     eprintln!("kcpenv up took {:.1}s", start.elapsed().as_secs_f64());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The ConfigMap the test creates, read back through `kubeconfig`.
+fn greeting(kubeconfig: &std::path::Path) -> String {
+    kubectl_ok(
+        kubeconfig,
+        &[
+            "get",
+            "configmap",
+            "hello",
+            "-o",
+            "jsonpath={.data.greeting}",
+        ],
+    )
 }
 
 #[test]
@@ -70,28 +71,11 @@ fn kcp_profile_end_to_end() {
             "--from-literal=greeting=kcpenv",
         ],
     );
-    assert_eq!(
-        kubectl_ok(
-            &scratch,
-            &[
-                "get",
-                "configmap",
-                "hello",
-                "-o",
-                "jsonpath={.data.greeting}"
-            ]
-        ),
-        "kcpenv"
-    );
+    assert_eq!(greeting(&scratch), "kcpenv");
 
     // Restarting kcp (new generated admin token) does not matter: our admin is a client cert.
     docker(&["restart", "kcpenv-e2e-kcp-kcp"]);
-    let out = env
-        .kcpenv(&["up", "--profile", "kcp", "--port-offset", OFFSET])
-        .env("KCPENV_IMAGE_MIRROR", MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    common::e2e::up(&env, "kcp", OFFSET, &[]);
     kubectl_ok(&kubeconfig, &["get", "workspaces", "e2e"]);
 
     // down then up: data volume and kubeconfig survive.
@@ -105,19 +89,7 @@ fn kcp_profile_end_to_end() {
         before,
         "same kubeconfig after down/up"
     );
-    assert_eq!(
-        kubectl_ok(
-            &scratch,
-            &[
-                "get",
-                "configmap",
-                "hello",
-                "-o",
-                "jsonpath={.data.greeting}"
-            ]
-        ),
-        "kcpenv"
-    );
+    assert_eq!(greeting(&scratch), "kcpenv");
 
     // status sees kcp ready.
     let status = env.kcpenv(&["status", "-o", "json"]).output().unwrap();

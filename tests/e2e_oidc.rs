@@ -12,12 +12,7 @@ use common::{Env, stderr, stdout};
 const OFFSET: &str = "1100";
 
 fn up(env: &Env) {
-    let out = env
-        .kcpenv(&["up", "--profile", "oidc", "--port-offset", OFFSET])
-        .env("KCPENV_IMAGE_MIRROR", MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "up failed: {}", stderr(&out));
+    common::e2e::up(env, "oidc", OFFSET, &[]);
 }
 
 /// A kubeconfig that logs in as `email` with kubelogin's password grant.

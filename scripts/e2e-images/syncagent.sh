@@ -451,11 +451,7 @@ build_syncagent() {
   v=$(ref_tag "$ref")
   img=$(mirror_ref "$ref")
   t0=$(now)
-  if [ "$FORCE" = 0 ] && image_exists "$img"; then
-    log "syncagent: $img exists (--force rebuilds)"
-    SUMMARY+=("syncagent: skipped, $img already exists")
-    return 0
-  fi
+  if skip_built syncagent "$img"; then return 0; fi
   ensure_go
   ensure_pkg jq jq
   log "syncagent: building image $img from $SYNCAGENT_MOD@$v"
@@ -540,10 +536,7 @@ build_syncagent() {
   if [ -n "$old_id" ] && [ "$old_id" != "$(docker image inspect -f '{{.Id}}' "$img")" ]; then
     docker image rm "$old_id" >/dev/null 2>&1 || true
   fi
-  local dt=$(($(now) - t0)) size
-  size=$(docker image inspect -f '{{.Size}}' "$img" | awk '{ printf "%.0fMB\n", $1 / 1000000 }')
-  log "syncagent: built $img ($size) from $SYNCAGENT_MOD@$v (+$mods; crdpuller shim from $SYNCAGENT_CRDPULLER_FROM) in ${dt}s"
-  SUMMARY+=("syncagent: built $img ($size) from $SYNCAGENT_MOD@$v, crdpuller shim from $SYNCAGENT_CRDPULLER_FROM, ${dt}s")
+  note_built syncagent "$t0" "built $img ($(image_size "$img")) from $SYNCAGENT_MOD@$v (+$mods; crdpuller shim from $SYNCAGENT_CRDPULLER_FROM)"
 }
 
 # smoke_syncagent: --help lists the agent's flags; the image runs as nobody (65534)

@@ -85,3 +85,16 @@ pub fn kubectl_ok(kubeconfig: &Path, args: &[&str]) -> String {
     );
     stdout(&out)
 }
+
+/// `kcpenv up --profile PROFILE --port-offset OFFSET` on the local mirror images; must succeed.
+pub fn up(env: &super::Env, profile: &str, offset: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["up", "--profile", profile, "--port-offset", offset];
+    args.extend_from_slice(extra);
+    let out = env
+        .kcpenv(&args)
+        .env("KCPENV_IMAGE_MIRROR", MIRROR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "up failed: {}", stderr(&out));
+    out
+}
