@@ -119,8 +119,21 @@ note_built() {
 
 # skip_built KEY IMAGE: true (and noted in the summary) when IMAGE exists and --force
 # was not given, so build_<key> can return early.
+# RECIPE[key]: bumped when an image's recipe changes, so an image built by an older
+# recipe is rebuilt (it is stored in the label io.kcpenv.e2e.recipe).
+declare -A RECIPE=([openfga]=2)
+
+recipe_label() { printf 'io.kcpenv.e2e.recipe="%s"' "${RECIPE[$1]:-}"; }
+
 skip_built() {
   [ "$FORCE" = 0 ] && image_exists "$2" || return 1
+  local have
+  have=$(docker image inspect -f '{{index .Config.Labels "io.kcpenv.e2e.recipe"}}' "$2" 2>/dev/null || true)
+  [ "$have" = "<no value>" ] && have=
+  if [ "$have" != "${RECIPE[$1]:-}" ]; then
+    log "$1: $2 was built by recipe ${have:-1}, this script has ${RECIPE[$1]:-1}: rebuilding"
+    return 1
+  fi
   log "$1: $2 exists (--force rebuilds)"
   SUMMARY+=("$1: skipped, $2 already exists")
 }
@@ -1089,6 +1102,8 @@ build_openfga() {
   rm -rf "$ctx"
   mkdir -p "$ctx/rootfs/usr/local/bin"
   static_rootfs "$ctx/rootfs"
+  # chainguard static's home of uid 65532; a volume mounted there starts owned by it.
+  mkdir -p "$ctx/home/nonroot"
   install -m 0755 "$out/openfga" "$ctx/rootfs/openfga"
   install -m 0755 "$out/grpc-health-probe" "$ctx/rootfs/usr/local/bin/grpc_health_probe"
   cp -R "$up/assets" "$ctx/rootfs/assets"
@@ -1096,8 +1111,9 @@ build_openfga() {
   {
     echo 'FROM scratch'
     echo 'COPY rootfs/ /'
+    echo 'COPY --chown=65532:65532 home/nonroot /home/nonroot'
     echo 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt'
-    echo "LABEL org.opencontainers.image.source=\"https://github.com/openfga/openfga\" org.opencontainers.image.version=\"$tag\" org.opencontainers.image.revision=\"$hash\" io.kcpenv.e2e.mirror-of=\"$ref\" io.kcpenv.e2e.modules=\"$OPENFGA_MOD@$tag $GRPC_HEALTH_PROBE_MOD@$probe\""
+    echo "LABEL $(recipe_label openfga) org.opencontainers.image.source=\"https://github.com/openfga/openfga\" org.opencontainers.image.version=\"$tag\" org.opencontainers.image.revision=\"$hash\" io.kcpenv.e2e.mirror-of=\"$ref\" io.kcpenv.e2e.modules=\"$OPENFGA_MOD@$tag $GRPC_HEALTH_PROBE_MOD@$probe\""
     echo 'USER 65532'
     echo 'ENTRYPOINT ["/openfga"]'
   } >"$ctx/Dockerfile"

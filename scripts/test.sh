@@ -10,4 +10,5 @@ bash scripts/docker-engine.sh
 bash scripts/test-images.sh
 bash scripts/e2e-images.sh
 bash scripts/browser-deps.sh
+bash scripts/fga-cli.sh
 cargo test --all-targets --locked -- "$@"

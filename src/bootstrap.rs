@@ -14,12 +14,40 @@ pub struct Bootstrapper {
 
 impl Bootstrapper {
     pub fn new(spec: &KubeconfigSpec) -> Result<Bootstrapper> {
-        let err = |e: reqwest::Error| Error::Internal(format!("building the kcp client: {e}"));
-        let identity = reqwest::Identity::from_pem(
-            format!("{}{}", spec.admin.cert_pem, spec.admin.key_pem).as_bytes(),
+        Self::with_identity(
+            &spec.server,
+            &spec.ca_pem,
+            &spec.admin.cert_pem,
+            &spec.admin.key_pem,
         )
-        .map_err(err)?;
-        let ca = reqwest::Certificate::from_pem(spec.ca_pem.as_bytes()).map_err(err)?;
+    }
+
+    /// The admin client of an existing environment, from its state directory.
+    pub fn for_env(state: &crate::state::StateDir, server: &str) -> Result<Bootstrapper> {
+        let read = |name: &str| {
+            std::fs::read_to_string(state.pki().join(name)).map_err(Error::io(format!(
+                "reading {}",
+                state.pki().join(name).display()
+            )))
+        };
+        Self::with_identity(
+            server,
+            &read("ca.crt")?,
+            &read(&format!("{}.crt", crate::components::kcp::ADMIN_CERT))?,
+            &read(&format!("{}.key", crate::components::kcp::ADMIN_CERT))?,
+        )
+    }
+
+    fn with_identity(
+        server: &str,
+        ca_pem: &str,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> Result<Bootstrapper> {
+        let err = |e: reqwest::Error| Error::Internal(format!("building the kcp client: {e}"));
+        let identity =
+            reqwest::Identity::from_pem(format!("{cert_pem}{key_pem}").as_bytes()).map_err(err)?;
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(err)?;
         let client = reqwest::Client::builder()
             .tls_built_in_root_certs(false)
             .add_root_certificate(ca)
@@ -30,8 +58,34 @@ impl Bootstrapper {
             .map_err(err)?;
         Ok(Bootstrapper {
             client,
-            server: spec.server.clone(),
+            server: server.to_owned(),
         })
+    }
+
+    /// GETs `path` (e.g. `/clusters/root/api/v1`): Ok(None) on 403/404 (kcp answers
+    /// 403 for a workspace that does not exist).
+    pub async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
+        let url = format!("{}{path}", self.server);
+        let failed = |e: String| Error::Usage {
+            message: format!("cannot read {url} from kcp: {e}"),
+            hint: "is the environment up? `kcpenv status` shows kcp's state".into(),
+        };
+        let r = self
+            .client
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        match r.status().as_u16() {
+            200 => {
+                let text = r.text().await.map_err(|e| failed(e.to_string()))?;
+                serde_json::from_str(&text)
+                    .map(Some)
+                    .map_err(|e| failed(e.to_string()))
+            }
+            403 | 404 => Ok(None),
+            code => Err(failed(format!("HTTP {code}"))),
+        }
     }
 
     /// Creates `obj` unless it exists; returns whether it was created.
@@ -64,13 +118,42 @@ impl Bootstrapper {
             .await
             .map_err(|e| failed(e.to_string()))?;
         match post.status().as_u16() {
-            200..=202 => Ok(true),
-            409 => Ok(false),
-            code => Err(failed(format!(
-                "HTTP {code}: {}",
-                post.text().await.unwrap_or_default()
-            ))),
+            200..=202 | 409 => {}
+            code => {
+                return Err(failed(format!(
+                    "HTTP {code}: {}",
+                    post.text().await.unwrap_or_default()
+                )));
+            }
         }
+        if kind(obj) == "Workspace" {
+            self.wait_workspace_ready(obj).await.map_err(failed)?;
+        }
+        Ok(post.status().as_u16() != 409)
+    }
+
+    /// A new workspace serves its API only once its phase is Ready (a second or two);
+    /// commands run right after `up` must find it usable.
+    async fn wait_workspace_ready(&self, obj: &KubeObject) -> std::result::Result<(), String> {
+        let url = format!(
+            "{}/clusters/{}{}/{}",
+            self.server, obj.cluster, obj.collection, obj.name
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut phase = String::new();
+        while std::time::Instant::now() < deadline {
+            if let Ok(r) = self.client.get(&url).send().await
+                && let Ok(text) = r.text().await
+                && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            {
+                phase = v["status"]["phase"].as_str().unwrap_or_default().to_owned();
+                if phase == "Ready" {
+                    return Ok(());
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        Err(format!("not Ready after 60s (phase {phase:?})"))
     }
 }
 

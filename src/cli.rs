@@ -37,6 +37,69 @@ pub enum Command {
     Token(TokenArgs),
     /// List, add or remove Dex users (profiles with Dex).
     Users(UsersArgs),
+    /// Let USER do VERB on RESOURCE in root:orgs (the OpenFGA tuple rebac-authz-webhook checks).
+    Grant(AccessArgs),
+    /// Take a grant back.
+    Revoke(AccessArgs),
+    /// Ask OpenFGA what the webhook would ask: prints allowed (exit 0) or denied (exit 12).
+    Can(AccessArgs),
+    /// Read and write the environment's OpenFGA stores directly.
+    Fga(FgaArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// The kcp user name: the email Dex issues (e.g. alice@example.com).
+    pub user: String,
+    /// A Kubernetes verb: get, list, watch, create, update, patch, delete, deletecollection.
+    #[arg(long)]
+    pub verb: String,
+    /// The resource's plural name, e.g. configmaps.
+    #[arg(long)]
+    pub resource: String,
+    /// The resource's API group (default: the core group).
+    #[arg(long, default_value = "")]
+    pub group: String,
+    /// The workspace; the webhook's orgs handler answers root:orgs.
+    #[arg(long, default_value = "root:orgs")]
+    pub workspace: String,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct FgaArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// The store, by name.
+    #[arg(long, default_value = "orgs", global = true)]
+    pub store: String,
+    #[arg(long, short = 'o', value_enum, default_value = "auto", global = true)]
+    pub output: OutputFormat,
+    #[command(subcommand)]
+    pub command: FgaCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FgaCommand {
+    /// Every tuple of the store, one `USER RELATION OBJECT` per line.
+    Tuples,
+    /// Write a tuple, e.g. `fga write user:alice@example.com member tenancy_kcp_io_workspace:orgs`.
+    Write {
+        user: String,
+        relation: String,
+        object: String,
+    },
+    /// Delete a tuple.
+    Delete {
+        user: String,
+        relation: String,
+        object: String,
+    },
+    /// The store's newest authorization model (OpenFGA's JSON form).
+    Model,
 }
 
 #[derive(Debug, Args)]

@@ -19,6 +19,8 @@ pub mod exit {
     pub const NOT_READY: i32 = 9;
     pub const NOT_FOUND: i32 = 10;
     pub const LOGIN: i32 = 11;
+    /// `kcpenv can`: the answer is "denied".
+    pub const DENIED: i32 = 12;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -91,6 +93,14 @@ pub enum Error {
     #[error("login as {user} failed: {reason}")]
     LoginFailed { user: String, reason: String },
 
+    #[error("OpenFGA error while {doing}: {message}")]
+    OpenFga {
+        doing: String,
+        message: String,
+        /// The HTTP status; None when OpenFGA could not be reached.
+        status: Option<u16>,
+    },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -121,6 +131,11 @@ impl Error {
             Locked { .. } => exit::LOCKED,
             EnvNotFound { .. } => exit::NOT_FOUND,
             LoginFailed { .. } => exit::LOGIN,
+            OpenFga {
+                status: Some(400..=499),
+                ..
+            } => exit::USAGE,
+            OpenFga { .. } => exit::NOT_READY,
             Interrupted => exit::INTERRUPTED,
             Io { .. } | Internal(_) => exit::INTERNAL,
         }
@@ -169,6 +184,10 @@ impl Error {
             LoginFailed { .. } => {
                 "check the password (`kcpenv token` uses the one in the environment's secrets.yaml unless --password is given)".into()
             }
+            OpenFga { status: Some(400..=499), .. } => {
+                "OpenFGA rejected the request; `kcpenv fga model` shows the types and relations it knows".into()
+            }
+            OpenFga { .. } => "is the environment up? `kcpenv status` shows OpenFGA's state".into(),
             Interrupted => "what this run created was removed; run `kcpenv up` again".into(),
             Io { .. } | Internal(_) => return None,
         })

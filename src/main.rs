@@ -1,10 +1,12 @@
 //! kcpenv: a complete local kcp development environment in Docker, in one command.
 
+mod access;
 mod bootstrap;
 mod cli;
 mod commands;
 mod components;
 mod error;
+mod fga;
 mod images;
 mod kubeconfig;
 mod names;
@@ -69,6 +71,10 @@ fn run(cli: Cli) -> Result<i32, Error> {
             Command::Logs(a) => commands::logs::run(a).await,
             Command::Token(a) => commands::token::run(a).await,
             Command::Users(a) => commands::users::run(a).await,
+            Command::Grant(a) => commands::access::run(commands::access::Mode::Grant, a).await,
+            Command::Revoke(a) => commands::access::run(commands::access::Mode::Revoke, a).await,
+            Command::Can(a) => commands::access::run(commands::access::Mode::Can, a).await,
+            Command::Fga(a) => commands::fga::run(a).await,
             Command::Kubeconfig(_) | Command::Profiles(_) => unreachable!("handled above"),
         }
     })

@@ -53,6 +53,8 @@ pub struct Plan {
     pub bootstrap: Vec<KubeObject>,
     /// The component whose readiness gates `bootstrap` (the one serving kcp's API).
     pub bootstrap_after: Option<String>,
+    /// OpenFGA stores, models and tuples to ensure once OpenFGA is ready.
+    pub fga: Option<FgaPlan>,
 }
 
 impl Plan {
@@ -82,6 +84,9 @@ pub struct ContainerSpec {
     /// not bind-mounting, works with remote engines and lets a non-root container read
     /// a 0600 key without the host file being readable by that uid.
     pub files: Vec<FileSpec>,
+    /// A command run to completion in a one-shot container (same image, volumes and
+    /// files) before this one is created, e.g. a database migration.
+    pub init: Option<Vec<String>>,
     pub readiness: Option<Probe>,
     pub depends_on: Vec<String>,
     pub stop_timeout: u32,
@@ -191,6 +196,31 @@ pub struct OidcSpec {
     pub client_secret: String,
 }
 
+/// What kcpenv ensures in OpenFGA once it is ready.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FgaPlan {
+    /// Base URL of OpenFGA's HTTP API on the host.
+    pub api_url: String,
+    pub stores: Vec<FgaStorePlan>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FgaStorePlan {
+    pub name: String,
+    /// The authorization model in OpenFGA's JSON form.
+    pub model: serde_json::Value,
+    /// Base tuples, written if missing.
+    pub tuples: Vec<FgaTuple>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FgaTuple {
+    pub user: String,
+    pub relation: String,
+    pub object: String,
+}
+
 /// A kcp object kcpenv creates (if missing) in logical cluster `cluster`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct KubeObject {
@@ -202,6 +232,20 @@ pub struct KubeObject {
 }
 
 impl KubeObject {
+    /// A workspace of kcp's default type under `parent`.
+    pub fn workspace(parent: &str, name: &str) -> KubeObject {
+        KubeObject {
+            cluster: parent.into(),
+            collection: "/apis/tenancy.kcp.io/v1alpha1/workspaces".into(),
+            name: name.into(),
+            body: serde_json::json!({
+                "apiVersion": "tenancy.kcp.io/v1alpha1",
+                "kind": "Workspace",
+                "metadata": { "name": name, "labels": { "app.kubernetes.io/managed-by": "kcpenv" } },
+            }),
+        }
+    }
+
     pub fn cluster_role_binding(cluster: &str, name: &str, role: &str, group: &str) -> KubeObject {
         KubeObject {
             cluster: cluster.into(),
@@ -264,6 +308,7 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
         network: Network::Holder { publish },
         volumes: vec![],
         files: vec![],
+        init: None,
         readiness: None,
         depends_on: vec![],
         stop_timeout: 2,
@@ -297,6 +342,7 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
             .as_ref()
             .map(|_| components::kcp::NAME.to_owned()),
         bootstrap: planned.bootstrap,
+        fga: planned.fga,
     })
 }
 
@@ -466,6 +512,9 @@ mod tests {
                 "kcp/authentication-config.yaml",
                 "/etc/kcpenv/auth/authentication-config.yaml",
             ),
+            // OpenFGA stores are written through its API, not as files.
+            ("openfga/orgs/model.json", "openfga store orgs: model"),
+            ("openfga/orgs/tuples.yaml", "openfga store orgs: tuples"),
         ];
         let mut files = BTreeMap::new();
         for name in profile::embedded_names() {
@@ -485,6 +534,14 @@ mod tests {
                 for f in &c.files {
                     files.insert(f.path.clone(), f.content.clone());
                 }
+            }
+            for store in plan.fga.iter().flat_map(|f| &f.stores) {
+                let at = format!("openfga store {}", store.name);
+                files.insert(format!("{at}: model"), store.model.to_string());
+                files.insert(
+                    format!("{at}: tuples"),
+                    serde_yaml::to_string(&store.tuples).unwrap(),
+                );
             }
         }
         for template in crate::render::template_names() {

@@ -16,7 +16,7 @@ use crate::names;
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
 
 /// Names that generic containers may not take: built-in components and the holder.
-pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp", "dex"];
+pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp", "dex", "openfga"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -33,6 +33,9 @@ pub struct Profile {
     /// Dex as kcp's OIDC provider (needs `kcp`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dex: Option<DexSpec>,
+    /// OpenFGA, with the `orgs` store Platform Mesh's authorization webhook reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openfga: Option<OpenFgaSpec>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub containers: BTreeMap<String, ContainerDecl>,
 }
@@ -115,6 +118,60 @@ impl DexSpec {
     }
 }
 
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OpenFgaSpec {
+    #[serde(default = "OpenFgaSpec::default_image")]
+    pub image: String,
+    /// HTTP API, published on 127.0.0.1.
+    #[serde(default = "OpenFgaSpec::default_http_port")]
+    pub http_port: u16,
+    /// gRPC API (plaintext, no authentication, as the webhook needs); never published.
+    #[serde(default = "OpenFgaSpec::default_grpc_port")]
+    pub grpc_port: u16,
+    /// Prometheus metrics, inside the namespace only.
+    #[serde(default = "OpenFgaSpec::default_metrics_port")]
+    pub metrics_port: u16,
+    /// The Playground web UI, published on 127.0.0.1; `playground: false` turns it off.
+    #[serde(default = "OpenFgaSpec::default_playground_port")]
+    pub playground_port: u16,
+    #[serde(default = "OpenFgaSpec::default_true")]
+    pub playground: bool,
+    /// `memory` (default) loses every store on restart; `sqlite` keeps them on the
+    /// environment's volume (migrated before OpenFGA starts).
+    #[serde(default)]
+    pub datastore: FgaDatastore,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FgaDatastore {
+    #[default]
+    Memory,
+    Sqlite,
+}
+
+impl OpenFgaSpec {
+    fn default_image() -> String {
+        "openfga".into()
+    }
+    fn default_http_port() -> u16 {
+        8080
+    }
+    fn default_grpc_port() -> u16 {
+        8081
+    }
+    fn default_metrics_port() -> u16 {
+        2112
+    }
+    fn default_playground_port() -> u16 {
+        3000
+    }
+    fn default_true() -> bool {
+        true
+    }
+}
+
 /// The container that owns the shared network namespace and publishes the ports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -177,6 +234,10 @@ pub struct ContainerDecl {
     pub entrypoint: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// A command run to completion (same image, volumes, files and entrypoint) before
+    /// the container is created, e.g. a schema migration; `up` fails if it exits non-zero.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -386,6 +447,17 @@ pub fn validate(p: &Profile, origin: &str) -> Result<()> {
             if !seen.insert(u.email.to_lowercase()) {
                 return Err(err(format!("dex.users: {:?} is listed twice", u.email)));
             }
+        }
+    }
+
+    if let Some(fga) = &p.openfga {
+        components.insert("openfga");
+        images::check_image_field(&fga.image).map_err(|e| err(format!("openfga.image: {e}")))?;
+        claim(fga.http_port, "openfga.httpPort".into())?;
+        claim(fga.grpc_port, "openfga.grpcPort".into())?;
+        claim(fga.metrics_port, "openfga.metricsPort".into())?;
+        if fga.playground {
+            claim(fga.playground_port, "openfga.playgroundPort".into())?;
         }
     }
 

@@ -252,6 +252,9 @@ impl<R: Runtime> Executor<'_, R> {
                 id.clone()
             }
             Action::Create | Action::Recreate { .. } => {
+                if let Some(init) = &spec.init {
+                    self.run_init(spec, init).await?;
+                }
                 let id = self
                     .step(name, "create", self.rt.create_container(spec, self.run))
                     .await?;
@@ -271,21 +274,17 @@ impl<R: Runtime> Executor<'_, R> {
         {
             Ok(()) => {
                 // Dependents start only after the objects they may need exist.
-                if self.plan.bootstrap_after.as_deref() == Some(name)
-                    && let Some(b) = self.bootstrap
-                {
-                    run_bootstrap(b, self.plan, self.reporter)
-                        .await
-                        .map_err(|e| Failure {
-                            error: Error::ComponentFailed {
-                                component: name.into(),
-                                reason: format!("was ready, but bootstrapping it failed: {e}"),
-                                log_tail: String::new(),
-                                saved_to: None,
-                            },
-                            component: Some((name.to_owned(), id.clone())),
-                        })?;
-                }
+                after_ready(self.bootstrap, self.plan, name, self.reporter)
+                    .await
+                    .map_err(|e| Failure {
+                        error: Error::ComponentFailed {
+                            component: name.into(),
+                            reason: format!("was ready, but bootstrapping it failed: {e}"),
+                            log_tail: String::new(),
+                            saved_to: None,
+                        },
+                        component: Some((name.to_owned(), id.clone())),
+                    })?;
                 self.reporter.emit(Event::ComponentReady {
                     component: name.into(),
                     millis: millis(start.elapsed()),
@@ -309,6 +308,63 @@ impl<R: Runtime> Executor<'_, R> {
                 })
             }
         }
+    }
+
+    /// Runs `init` to completion in a one-shot copy of `spec`. It carries the run label,
+    /// so a failure's rollback removes it; on success it is removed at once.
+    async fn run_init(
+        &self,
+        spec: &ContainerSpec,
+        init: &[String],
+    ) -> std::result::Result<(), Failure> {
+        let name = spec.component.as_str();
+        let mut one = spec.clone();
+        one.component = format!("{name}-init");
+        one.name = format!("{}-init", spec.name);
+        one.command = Some(init.to_vec());
+        one.init = None;
+        one.readiness = None;
+        let step = format!("init: {}", init.join(" "));
+        let id = self
+            .step(name, &step, async {
+                let id = self.rt.create_container(&one, self.run).await?;
+                self.rt.start_container(&id).await?;
+                Ok(id)
+            })
+            .await?;
+        let failed = |reason: String| Failure {
+            error: Error::ComponentFailed {
+                component: name.into(),
+                reason,
+                log_tail: String::new(),
+                saved_to: None,
+            },
+            component: Some((name.to_owned(), id.clone())),
+        };
+        loop {
+            let l = self.rt.liveness(&id).await?;
+            if matches!(l.state, ContainerState::Exited | ContainerState::Dead) {
+                match l.exit_code {
+                    Some(0) => break,
+                    code => {
+                        return Err(failed(format!(
+                            "init command `{}` exited with code {}",
+                            init.join(" "),
+                            code.map_or("?".into(), |c| c.to_string())
+                        )));
+                    }
+                }
+            }
+            if Instant::now() >= self.deadline {
+                return Err(failed(format!(
+                    "init command `{}` did not finish before the wait timeout",
+                    init.join(" ")
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        self.rt.remove_container(&id).await?;
+        Ok(())
     }
 
     async fn step<T>(
@@ -343,8 +399,29 @@ impl<R: Runtime> Executor<'_, R> {
     }
 }
 
+/// What follows a component's readiness: kcp's objects once kcp serves, OpenFGA's
+/// stores once OpenFGA does. Idempotent, so a no-op `up` runs it again.
+pub async fn after_ready(
+    bootstrap: Option<&Bootstrapper>,
+    plan: &Plan,
+    component: &str,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    if plan.bootstrap_after.as_deref() == Some(component)
+        && let Some(b) = bootstrap
+    {
+        run_bootstrap(b, plan, reporter).await?;
+    }
+    if component == crate::components::openfga::NAME
+        && let Some(fga) = &plan.fga
+    {
+        crate::fga::ensure(fga, reporter).await?;
+    }
+    Ok(())
+}
+
 /// Creates the plan's kcp objects that are missing.
-pub async fn run_bootstrap(b: &Bootstrapper, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
+async fn run_bootstrap(b: &Bootstrapper, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
     for obj in &plan.bootstrap {
         if b.ensure(obj).await? {
             reporter.emit(Event::Info {

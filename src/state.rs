@@ -126,6 +126,9 @@ pub struct EnvRecord {
     /// With Dex: the users Dex knows (profile's plus `users add`, minus `users remove`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<crate::profile::UserDecl>,
+    /// With OpenFGA: where its APIs are.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openfga: Option<FgaRecord>,
     /// How `up` was called, so commands such as `users add` can reconcile again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub up: Option<UpRecord>,
@@ -174,6 +177,13 @@ impl UserChanges {
         out.extend(self.added.iter().cloned());
         out
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FgaRecord {
+    /// OpenFGA's HTTP API on the host.
+    pub api_url: String,
+    pub playground_url: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -416,3 +416,49 @@ fn concurrent_up_waits_for_the_lock_or_fails_clearly() {
         stdout(&third)
     );
 }
+
+/// `init` runs to completion before the container is created (here it prepares the
+/// volume the server then serves); a failing init fails `up` naming it, and is removed.
+#[test]
+fn init_runs_first_and_a_failing_init_fails_up() {
+    let env = Env::new("lc-init");
+    let web = |init: &str| {
+        with_holder(&format!(
+            r#"  web:
+    image: {TEST_IMAGE}
+    entrypoint: ["/busybox/sh", "-c"]
+    init: ["{init}"]
+    command: ["exec /busybox/httpd -f -p {{{{ ports.http }}}} -h /www"]
+    ports: {{ http: 18200 }}
+    volumes: [{{ name: www, path: /www }}]
+    readiness: {{ http: {{ port: http, path: /index.html }} }}
+"#
+        ))
+    };
+    let profile = env.profile("p.yaml", &web("echo prepared by init > /www/index.html"));
+    let out = env
+        .kcpenv(&["up", "-p", &profile, "-o", "plain"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("web: init: echo prepared"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(http_get(18200).contains("prepared by init"));
+    let names: Vec<String> = env.containers().into_iter().map(|(n, _)| n).collect();
+    assert!(!names.iter().any(|n| n.ends_with("-init")), "{names:?}");
+    env.kcpenv(&["down", "--purge"]).assert().success();
+
+    let profile = env.profile("p.yaml", &web("echo migration failed >&2; exit 3"));
+    let out = env.kcpenv(&["up", "-p", &profile]).output().unwrap();
+    assert_eq!(out.status.code(), Some(7), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("exited with code 3"), "{err}");
+    assert!(
+        err.contains("migration failed"),
+        "the init's log tail: {err}"
+    );
+    assert_eq!(env.containers(), vec![], "rolled back");
+}

@@ -1,6 +1,8 @@
 //! One module per command; each takes its parsed arguments and returns an exit code.
 
+pub mod access;
 pub mod down;
+pub mod fga;
 pub mod kubeconfig;
 pub mod logs;
 pub mod profiles;

@@ -84,6 +84,21 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
     }))
     .await;
     let all_ready = rows.iter().all(|r| r.ready);
+    // The store ids, asked live (they change when a memory datastore restarts).
+    let fga = match record.as_ref().and_then(|r| r.openfga.as_ref()) {
+        Some(f) => {
+            let store = match crate::fga::FgaClient::new(&f.api_url) {
+                Ok(c) => c
+                    .store_id(crate::components::openfga::ORGS_STORE)
+                    .await
+                    .ok()
+                    .flatten(),
+                Err(_) => None,
+            };
+            Some((f, store))
+        }
+        None => None,
+    };
     let kubeconfig = state.kubeconfig();
 
     if ui::is_json(args.output) {
@@ -97,6 +112,11 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
                 "issuer": o.issuer,
                 "client_id": o.client_id,
                 "users": record.as_ref().map(|r| r.users.iter().map(|u| &u.email).collect::<Vec<_>>()),
+            })),
+            "openfga": fga.as_ref().map(|(f, store)| json!({
+                "api_url": f.api_url,
+                "playground_url": f.playground_url,
+                "stores": { crate::components::openfga::ORGS_STORE: store },
             })),
             "components": rows.iter().map(|r| json!({
                 "name": r.component, "container": r.container, "state": r.state,
@@ -136,6 +156,15 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             println!(
                 "users: {}  (kcpenv users --show-passwords)",
                 users.join(", ")
+            );
+        }
+        if let Some((f, store)) = &fga {
+            println!(
+                "openfga: API {}  playground {}  store {}: {}",
+                f.api_url,
+                f.playground_url.as_deref().unwrap_or("(off)"),
+                crate::components::openfga::ORGS_STORE,
+                store.as_deref().unwrap_or("(not found)")
             );
         }
         if kubeconfig.exists() {

@@ -25,7 +25,7 @@ use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{LogChunk, Observed, Runtime};
 use crate::secrets::Secrets;
-use crate::state::{ComponentRecord, EnvRecord, OidcRecord, StateDir, UpRecord};
+use crate::state::{ComponentRecord, EnvRecord, FgaRecord, OidcRecord, StateDir, UpRecord};
 use crate::ui::{self, Event, Reporter};
 
 use super::{env_name, lock};
@@ -198,8 +198,8 @@ async fn reconcile_env<R: Runtime>(
                 })
         });
         try_join_all(checks).await?;
-        if let Some(b) = ex.bootstrap {
-            reconcile::run_bootstrap(b, plan, ex.reporter).await?;
+        for c in &plan.components {
+            reconcile::after_ready(ex.bootstrap, plan, &c.component, ex.reporter).await?;
         }
         return Ok(false);
     }
@@ -306,6 +306,12 @@ fn record(plan: &Plan, profile: &profile::Profile, up: UpRecord) -> EnvRecord {
                 issuer: o.issuer.clone(),
                 client_id: o.client_id.clone(),
             }),
+        openfga: profile.openfga.as_ref().and_then(|spec| {
+            Some(FgaRecord {
+                api_url: components::openfga::api_url(spec, plan.port_offset).ok()?,
+                playground_url: components::openfga::playground_url(spec, plan.port_offset).ok()?,
+            })
+        }),
         users: profile
             .dex
             .as_ref()

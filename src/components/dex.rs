@@ -101,6 +101,7 @@ pub fn plan(spec: &DexSpec, ctx: &Context) -> Result<Planned> {
             file("/etc/dex/tls/tls.crt", &serving.cert_pem, 0o644, false),
             file("/etc/dex/tls/tls.key", &serving.key_pem, 0o600, true),
         ],
+        init: None,
         readiness: Some(Probe::Https {
             port,
             path: "/dex/healthz".into(),

@@ -138,6 +138,7 @@ pub fn plan(
             })
             .collect(),
         files,
+        init: list("init", &decl.init)?,
         readiness,
         depends_on: decl.depends_on.clone(),
         stop_timeout: decl.stop_timeout.unwrap_or(10),

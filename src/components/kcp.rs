@@ -164,6 +164,7 @@ pub fn plan(
             path: ROOT_DIR.into(),
         }],
         files,
+        init: None,
         readiness: Some(Probe::Https {
             port,
             path: "/readyz".into(),

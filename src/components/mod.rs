@@ -5,12 +5,15 @@
 pub mod dex;
 pub mod generic;
 pub mod kcp;
+pub mod openfga;
 
 use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::pki::LeafSpec;
-use crate::plan::{Certs, ContainerSpec, ImageChoice, KubeObject, KubeconfigSpec, PortBinding};
+use crate::plan::{
+    Certs, ContainerSpec, FgaPlan, ImageChoice, KubeObject, KubeconfigSpec, PortBinding,
+};
 use crate::profile::Profile;
 use crate::secrets::Secrets;
 
@@ -31,6 +34,7 @@ pub struct PlannedComponents {
     pub kubeconfig: Option<KubeconfigSpec>,
     /// kcp objects to create once kcp is ready.
     pub bootstrap: Vec<KubeObject>,
+    pub fga: Option<FgaPlan>,
 }
 
 /// Component names of a profile, built-ins first (holder included: `--image holder=…`).
@@ -41,6 +45,9 @@ pub fn names(profile: &Profile) -> Vec<String> {
     }
     if profile.dex.is_some() {
         out.push(dex::NAME.into());
+    }
+    if profile.openfga.is_some() {
+        out.push(openfga::NAME.into());
     }
     out.extend(profile.containers.keys().cloned());
     out
@@ -87,6 +94,15 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
     if let Some(spec) = &profile.dex {
         containers.push(dex::plan(spec, ctx)?);
     }
+    let mut fga = None;
+    if let Some(spec) = &profile.openfga {
+        let (planned, plan) = openfga::plan(spec, ctx)?;
+        containers.push(planned);
+        fga = Some(plan);
+        if profile.kcp.is_some() {
+            bootstrap.push(KubeObject::workspace("root", openfga::ORGS_STORE));
+        }
+    }
     for (name, decl) in &profile.containers {
         containers.push(generic::plan(name, decl, ctx, kcp_port)?);
     }
@@ -94,5 +110,6 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
         containers,
         kubeconfig,
         bootstrap,
+        fga,
     })
 }

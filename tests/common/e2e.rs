@@ -37,6 +37,23 @@ pub fn e2e_bin() -> PathBuf {
         })
 }
 
+/// The OpenFGA CLI installed by scripts/fga-cli.sh; fails when it is missing.
+pub fn fga_bin() -> PathBuf {
+    let bin = std::env::var_os("KCPENV_FGA_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set"))
+                .join(".cache/kcpenv-e2e/fga-venv")
+        })
+        .join("bin/fga");
+    assert!(
+        bin.is_file(),
+        "the OpenFGA CLI is missing at {}: run `bash scripts/fga-cli.sh`",
+        bin.display()
+    );
+    bin
+}
+
 /// Fails (never skips) with the command that provides what is missing.
 pub fn require_e2e(images: &[&str]) {
     super::require_docker();
