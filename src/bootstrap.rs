@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
-use crate::plan::{KubeObject, KubeconfigSpec};
+use crate::plan::{KubeObject, KubeconfigSpec, ServedWait};
 
 pub struct Bootstrapper {
     client: reqwest::Client,
@@ -62,6 +62,38 @@ impl Bootstrapper {
         })
     }
 
+    /// Waits (up to 2 minutes) until kcp's discovery in `w.cluster` lists `w.resource`
+    /// of `w.group`/`w.version`, in the group list and in the group version. (kcp
+    /// serves no aggregated discovery under /clusters/, so clients use these.)
+    pub async fn wait_served(&self, w: &ServedWait) -> Result<()> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let base = format!("/clusters/{}/apis", w.cluster);
+        loop {
+            let groups = self
+                .get_json(&base)
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            let version = self
+                .get_json(&format!("{base}/{}/{}", w.group, w.version))
+                .await
+                .ok()
+                .flatten()
+                .unwrap_or_default();
+            if lists(&groups, &version, w) {
+                return Ok(());
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(Error::Internal(format!(
+                    "after 2 minutes, kcp's discovery in {} still lists no {} in {}/{}",
+                    w.cluster, w.resource, w.group, w.version
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
     /// GETs `path` (e.g. `/clusters/root/api/v1`): Ok(None) on 403/404 (kcp answers
     /// 403 for a workspace that does not exist).
     pub async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
@@ -100,6 +132,17 @@ impl Bootstrapper {
             .await
             .map_err(|e| failed(e.to_string()))?;
         match get.status().as_u16() {
+            200 if obj.exclusive => {
+                let text = get.text().await.unwrap_or_default();
+                let existing: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if existing["metadata"]["labels"]["app.kubernetes.io/managed-by"] != "kcpenv" {
+                    return Err(Error::Usage {
+                        message: format!("{what} exists and was not created by kcpenv"),
+                        hint: "kcpenv would take it over; choose another name in the profile, or delete it".into(),
+                    });
+                }
+                return Ok(false);
+            }
             200 => return Ok(false),
             404 => {}
             code => {
@@ -109,14 +152,23 @@ impl Bootstrapper {
                 )));
             }
         }
-        let post = self
-            .client
-            .post(&collection)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(obj.body.to_string())
-            .send()
-            .await
-            .map_err(|e| failed(e.to_string()))?;
+        // A resource of a CRD created just before is served once the CRD is
+        // established (a second or so): until then kcp answers 404.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let post = loop {
+            let post = self
+                .client
+                .post(&collection)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(obj.body.to_string())
+                .send()
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            if post.status().as_u16() != 404 || std::time::Instant::now() >= deadline {
+                break post;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        };
         match post.status().as_u16() {
             200..=202 | 409 => {}
             code => {
@@ -162,4 +214,19 @@ fn kind(obj: &KubeObject) -> &str {
         .get("kind")
         .and_then(|k| k.as_str())
         .unwrap_or("object")
+}
+
+/// Whether an APIGroupList and an APIResourceList list the resource `w` waits for.
+fn lists(groups: &serde_json::Value, version: &serde_json::Value, w: &ServedWait) -> bool {
+    let each = |v: &serde_json::Value, key: &str| v[key].as_array().cloned().unwrap_or_default();
+    let group_listed = each(groups, "groups").iter().any(|g| {
+        g["name"] == w.group.as_str()
+            && each(g, "versions")
+                .iter()
+                .any(|v| v["version"] == w.version.as_str())
+    });
+    group_listed
+        && each(version, "resources")
+            .iter()
+            .any(|r| r["name"] == w.resource.as_str())
 }

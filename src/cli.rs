@@ -186,6 +186,10 @@ pub struct UpArgs {
     /// Use REF as the image of COMPONENT (repeatable), e.g. --image kcp=my/kcp:dev.
     #[arg(long = "image", value_name = "COMPONENT=REF")]
     pub images: Vec<String>,
+    /// With api-syncagent: the service cluster, `kcp-workspace` or `kubeconfig:PATH`
+    /// (overrides the profile's `syncagent.serviceCluster`).
+    #[arg(long, value_name = "MODE")]
+    pub service_cluster: Option<String>,
     /// On failure, keep what this run created (for debugging) instead of removing it.
     #[arg(long)]
     pub keep_on_failure: bool,
@@ -236,6 +240,11 @@ pub struct KubeconfigArgs {
     /// With --user: log in with the password grant (no browser, no prompt), for scripts.
     #[arg(long, requires = "user")]
     pub non_interactive: bool,
+    /// List every kubeconfig of the environment (admin, the sync agent's, …) with its path.
+    #[arg(long, conflicts_with_all = ["path", "merge", "context", "user"])]
+    pub list: bool,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
 }
 
 #[derive(Debug, Args)]

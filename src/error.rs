@@ -155,6 +155,9 @@ impl Error {
                 "embedded profiles: {}; or pass a path to a profile file (./my-profile.yaml)",
                 available.join(", ")
             ),
+            ProfileInvalid { origin, .. } if origin.starts_with("--") => {
+                format!("check the value of {origin} (see `kcpenv up --help`)")
+            }
             ProfileInvalid { .. } => {
                 "fix the profile file; `kcpenv profiles show kcp` prints a valid profile to start from".into()
             }

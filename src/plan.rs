@@ -55,6 +55,9 @@ pub struct Plan {
     pub bootstrap_after: Option<String>,
     /// OpenFGA stores, models and tuples to ensure once OpenFGA is ready.
     pub fga: Option<FgaPlan>,
+    /// Kubeconfigs besides the admin one (the sync agent's, the service cluster's, …).
+    pub kubeconfigs: Vec<NamedKubeconfig>,
+    pub waits: Vec<ServedWait>,
 }
 
 impl Plan {
@@ -196,6 +199,27 @@ pub struct OidcSpec {
     pub client_secret: String,
 }
 
+/// After `after` is ready (and its bootstrap done), `up` waits until kcp's discovery in
+/// workspace `cluster` lists `resource` of `group`/`version`: a component's effect, not
+/// just its process. (kcp's aggregated discovery lists a new CRD seconds after the CRD
+/// is established; clients such as controller-runtime start from it.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServedWait {
+    pub after: String,
+    pub cluster: String,
+    pub group: String,
+    pub version: String,
+    pub resource: String,
+}
+
+/// A kubeconfig written beside the admin one (`<state>/kubeconfigs/<name>.kubeconfig`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NamedKubeconfig {
+    pub name: String,
+    pub description: String,
+    pub doc: serde_yaml::Value,
+}
+
 /// What kcpenv ensures in OpenFGA once it is ready.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FgaPlan {
@@ -229,9 +253,19 @@ pub struct KubeObject {
     pub collection: String,
     pub name: String,
     pub body: serde_json::Value,
+    /// An existing object of this name that kcpenv did not create is an error (it
+    /// would be taken over, e.g. an APIExport the sync agent rewrites).
+    pub exclusive: bool,
 }
 
 impl KubeObject {
+    /// A ClusterRoleBinding of `role` to the user `user` in `cluster`.
+    pub fn user_binding(cluster: &str, name: &str, role: &str, user: &str) -> KubeObject {
+        let mut obj = Self::cluster_role_binding(cluster, name, role, user);
+        obj.body["subjects"][0]["kind"] = "User".into();
+        obj
+    }
+
     /// A workspace of kcp's default type under `parent`.
     pub fn workspace(parent: &str, name: &str) -> KubeObject {
         KubeObject {
@@ -243,6 +277,7 @@ impl KubeObject {
                 "kind": "Workspace",
                 "metadata": { "name": name, "labels": { "app.kubernetes.io/managed-by": "kcpenv" } },
             }),
+            exclusive: false,
         }
     }
 
@@ -258,6 +293,7 @@ impl KubeObject {
                 "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role },
                 "subjects": [{ "apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": group }],
             }),
+            exclusive: false,
         }
     }
 }
@@ -343,6 +379,8 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
             .map(|_| components::kcp::NAME.to_owned()),
         bootstrap: planned.bootstrap,
         fga: planned.fga,
+        kubeconfigs: planned.kubeconfigs,
+        waits: planned.waits,
     })
 }
 
@@ -515,6 +553,23 @@ mod tests {
             // OpenFGA stores are written through its API, not as files.
             ("openfga/orgs/model.json", "openfga store orgs: model"),
             ("openfga/orgs/tuples.yaml", "openfga store orgs: tuples"),
+            // kcp objects are created through its API.
+            (
+                "syncagent/agent-clusterrole.yaml",
+                "kcp object clusterroles/kcpenv:syncagent",
+            ),
+            (
+                "syncagent/example-crd.yaml",
+                "kcp object customresourcedefinitions/crontabs.example.kcpenv.dev",
+            ),
+            (
+                "syncagent/example-publishedresource.yaml",
+                "kcp object publishedresources/crontabs",
+            ),
+            (
+                "syncagent/publishedresource-crd.yaml",
+                "kcp object customresourcedefinitions/publishedresources.syncagent.kcp.io",
+            ),
         ];
         let mut files = BTreeMap::new();
         for name in profile::embedded_names() {
@@ -534,6 +589,13 @@ mod tests {
                 for f in &c.files {
                     files.insert(f.path.clone(), f.content.clone());
                 }
+            }
+            for obj in &plan.bootstrap {
+                let kind = obj.collection.rsplit('/').next().unwrap();
+                files.insert(
+                    format!("kcp object {kind}/{}", obj.name),
+                    obj.body.to_string(),
+                );
             }
             for store in plan.fga.iter().flat_map(|f| &f.stores) {
                 let at = format!("openfga store {}", store.name);

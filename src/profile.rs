@@ -16,7 +16,7 @@ use crate::names;
 static EMBEDDED: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/profiles");
 
 /// Names that generic containers may not take: built-in components and the holder.
-pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp", "dex", "openfga"];
+pub const RESERVED_COMPONENTS: &[&str] = &["holder", "kcp", "dex", "openfga", "syncagent"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -36,6 +36,9 @@ pub struct Profile {
     /// OpenFGA, with the `orgs` store Platform Mesh's authorization webhook reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openfga: Option<OpenFgaSpec>,
+    /// kcp's api-syncagent with a service cluster (needs `kcp`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syncagent: Option<SyncAgentSpec>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub containers: BTreeMap<String, ContainerDecl>,
 }
@@ -170,6 +173,114 @@ impl OpenFgaSpec {
     fn default_true() -> bool {
         true
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SyncAgentSpec {
+    #[serde(default = "SyncAgentSpec::default_image")]
+    pub image: String,
+    /// Where the agent syncs to: `kcp-workspace` (a workspace of the same kcp, no
+    /// nodes), or `kubeconfig:PATH` (an existing cluster). `up --service-cluster` overrides.
+    #[serde(default = "SyncAgentSpec::default_service_cluster")]
+    pub service_cluster: String,
+    /// With `kcp-workspace`: the workspace that plays the service cluster.
+    #[serde(default = "SyncAgentSpec::default_service_workspace")]
+    pub service_workspace: String,
+    /// Workspace of the APIExport and its endpoint slice (created with its parents).
+    #[serde(default = "SyncAgentSpec::default_provider_workspace")]
+    pub provider_workspace: String,
+    /// The APIExport (and endpoint slice) name.
+    #[serde(default = "SyncAgentSpec::default_api_export")]
+    pub api_export: String,
+    /// Workspace bound to the export; empty for none.
+    #[serde(default = "SyncAgentSpec::default_consumer_workspace")]
+    pub consumer_workspace: String,
+    /// The agent's namespace on the service cluster (state secrets, lease).
+    #[serde(default = "SyncAgentSpec::default_namespace")]
+    pub namespace: String,
+    /// Health endpoint (/readyz), published on 127.0.0.1 for the readiness probe.
+    #[serde(default = "SyncAgentSpec::default_health_port")]
+    pub health_port: u16,
+    /// Metrics, inside the namespace only.
+    #[serde(default = "SyncAgentSpec::default_metrics_port")]
+    pub metrics_port: u16,
+    /// Publish an example CRD (CronTab, example.kcpenv.dev) from the service cluster.
+    #[serde(default = "SyncAgentSpec::default_example")]
+    pub example: bool,
+}
+
+impl SyncAgentSpec {
+    fn default_image() -> String {
+        "syncagent".into()
+    }
+    pub fn default_service_cluster() -> String {
+        "kcp-workspace".into()
+    }
+    fn default_service_workspace() -> String {
+        "root:service-cluster".into()
+    }
+    fn default_provider_workspace() -> String {
+        "root:providers:example".into()
+    }
+    fn default_api_export() -> String {
+        "example.kcpenv.dev".into()
+    }
+    fn default_consumer_workspace() -> String {
+        "root:consumer".into()
+    }
+    fn default_namespace() -> String {
+        "kcpenv-syncagent".into()
+    }
+    fn default_health_port() -> u16 {
+        8086
+    }
+    fn default_metrics_port() -> u16 {
+        8085
+    }
+    fn default_example() -> bool {
+        true
+    }
+}
+
+/// Where api-syncagent syncs objects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceCluster {
+    /// A workspace of the environment's own kcp.
+    KcpWorkspace,
+    /// An existing cluster, reached through this kubeconfig.
+    Kubeconfig(std::path::PathBuf),
+}
+
+impl std::str::FromStr for ServiceCluster {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s.split_once(':') {
+            None if s == "kcp-workspace" => Ok(ServiceCluster::KcpWorkspace),
+            Some(("kubeconfig", path)) if !path.is_empty() => {
+                Ok(ServiceCluster::Kubeconfig(path.into()))
+            }
+            _ => Err(format!(
+                "service cluster {s:?}: use kcp-workspace or kubeconfig:PATH"
+            )),
+        }
+    }
+}
+
+/// A workspace path such as `root:providers:example`.
+pub fn check_workspace_path(path: &str) -> std::result::Result<(), String> {
+    let mut parts = path.split(':');
+    if parts.next() != Some("root") {
+        return Err(format!("workspace {path:?} must start with root:"));
+    }
+    let rest: Vec<&str> = parts.collect();
+    if rest.is_empty() {
+        return Err(format!("workspace {path:?}: name a workspace below root"));
+    }
+    for p in rest {
+        names::check_component_name(p).map_err(|e| format!("workspace {path:?}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The container that owns the shared network namespace and publishes the ports.
@@ -459,6 +570,55 @@ pub fn validate(p: &Profile, origin: &str) -> Result<()> {
         if fga.playground {
             claim(fga.playground_port, "openfga.playgroundPort".into())?;
         }
+    }
+
+    if let Some(sa) = &p.syncagent {
+        if p.kcp.is_none() {
+            return Err(err("syncagent: needs kcp".into()));
+        }
+        components.insert("syncagent");
+        images::check_image_field(&sa.image).map_err(|e| err(format!("syncagent.image: {e}")))?;
+        let service = sa
+            .service_cluster
+            .parse::<ServiceCluster>()
+            .map_err(|e| err(format!("syncagent.serviceCluster: {e}")))?;
+        if let ServiceCluster::Kubeconfig(path) = service {
+            return Err(err(format!(
+                "syncagent.serviceCluster: kubeconfig:{} is not supported yet (kcpenv cannot yet set up an external cluster for the agent, nor reach a server on the host's loopback from the environment's namespace); use kcp-workspace",
+                path.display()
+            )));
+        }
+        let mut workspaces = vec![
+            ("serviceWorkspace", &sa.service_workspace),
+            ("providerWorkspace", &sa.provider_workspace),
+        ];
+        if !sa.consumer_workspace.is_empty() {
+            workspaces.push(("consumerWorkspace", &sa.consumer_workspace));
+        }
+        for (field, ws) in &workspaces {
+            check_workspace_path(ws).map_err(|e| err(format!("syncagent.{field}: {e}")))?;
+        }
+        let distinct: BTreeSet<&&String> = workspaces.iter().map(|(_, w)| w).collect();
+        if distinct.len() != workspaces.len() {
+            return Err(err(
+                "syncagent: service, provider and consumer workspaces must differ".into(),
+            ));
+        }
+        let dns_subdomain = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 253
+                && s.split('.').all(|l| names::check_component_name(l).is_ok())
+        };
+        if !dns_subdomain(&sa.api_export) {
+            return Err(err(format!(
+                "syncagent.apiExport: {:?} is not a DNS subdomain (lowercase letters, digits, '-' and '.')",
+                sa.api_export
+            )));
+        }
+        names::check_component_name(&sa.namespace)
+            .map_err(|e| err(format!("syncagent.namespace: {e}")))?;
+        claim(sa.health_port, "syncagent.healthPort".into())?;
+        claim(sa.metrics_port, "syncagent.metricsPort".into())?;
     }
 
     for (name, c) in &p.containers {

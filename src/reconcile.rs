@@ -276,14 +276,18 @@ impl<R: Runtime> Executor<'_, R> {
                 // Dependents start only after the objects they may need exist.
                 after_ready(self.bootstrap, self.plan, name, self.reporter)
                     .await
-                    .map_err(|e| Failure {
-                        error: Error::ComponentFailed {
-                            component: name.into(),
-                            reason: format!("was ready, but bootstrapping it failed: {e}"),
-                            log_tail: String::new(),
-                            saved_to: None,
+                    .map_err(|e| match e {
+                        // A conflict the user must resolve: its own message and hint.
+                        Error::Usage { .. } => Failure::from(e),
+                        e => Failure {
+                            error: Error::ComponentFailed {
+                                component: name.into(),
+                                reason: format!("was ready, but bootstrapping it failed: {e}"),
+                                log_tail: String::new(),
+                                saved_to: None,
+                            },
+                            component: Some((name.to_owned(), id.clone())),
                         },
-                        component: Some((name.to_owned(), id.clone())),
                     })?;
                 self.reporter.emit(Event::ComponentReady {
                     component: name.into(),
@@ -412,6 +416,11 @@ pub async fn after_ready(
     {
         run_bootstrap(b, plan, reporter).await?;
     }
+    for w in plan.waits.iter().filter(|w| w.after == component) {
+        if let Some(b) = bootstrap {
+            b.wait_served(w).await?;
+        }
+    }
     if component == crate::components::openfga::NAME
         && let Some(fga) = &plan.fga
     {
@@ -425,7 +434,12 @@ async fn run_bootstrap(b: &Bootstrapper, plan: &Plan, reporter: &dyn Reporter) -
     for obj in &plan.bootstrap {
         if b.ensure(obj).await? {
             reporter.emit(Event::Info {
-                message: format!("created {} in {}", obj.name, obj.cluster),
+                message: format!(
+                    "created {} {} in {}",
+                    obj.body["kind"].as_str().unwrap_or("object"),
+                    obj.name,
+                    obj.cluster
+                ),
             });
         }
     }

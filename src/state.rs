@@ -6,6 +6,7 @@
 //! successful `up`), `failures/` (logs saved when a component failed). Locks live beside
 //! the directory (`<env>.lock`) so `down --purge` can delete the directory while holding one.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -75,6 +76,12 @@ impl StateDir {
     pub fn secrets(&self) -> PathBuf {
         self.root.join("secrets.yaml")
     }
+    /// `<state>/kubeconfigs/<name>.kubeconfig`.
+    pub fn named_kubeconfig(&self, name: &str) -> PathBuf {
+        self.root
+            .join("kubeconfigs")
+            .join(format!("{name}.kubeconfig"))
+    }
     pub fn env_json(&self) -> PathBuf {
         self.root.join("env.json")
     }
@@ -126,6 +133,13 @@ pub struct EnvRecord {
     /// With Dex: the users Dex knows (profile's plus `users add`, minus `users remove`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub users: Vec<crate::profile::UserDecl>,
+    /// Kubeconfigs besides the admin one: name → what it is for
+    /// (`<state>/kubeconfigs/<name>.kubeconfig`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub kubeconfigs: BTreeMap<String, String>,
+    /// With api-syncagent: its export, slice and workspaces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub syncagent: Option<SyncAgentRecord>,
     /// With OpenFGA: where its APIs are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub openfga: Option<FgaRecord>,
@@ -141,6 +155,8 @@ pub struct UpRecord {
     pub port_offset: u16,
     pub images: Vec<String>,
     pub mirror: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_cluster: Option<String>,
 }
 
 /// Users changed with `kcpenv users add/remove`, applied on top of the profile's.
@@ -177,6 +193,17 @@ impl UserChanges {
         out.extend(self.added.iter().cloned());
         out
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncAgentRecord {
+    pub service_cluster: String,
+    pub service_workspace: Option<String>,
+    pub provider_workspace: String,
+    pub api_export: String,
+    /// The APIExportEndpointSlice (kcp names it after the export).
+    pub endpoint_slice: String,
+    pub consumer_workspace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

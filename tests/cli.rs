@@ -70,6 +70,25 @@ fn unknown_profile() {
 }
 
 #[test]
+fn service_cluster_flag() {
+    let out = kcpenv(&["up", "-p", "kcp", "--service-cluster", "kcp-workspace"]);
+    assert_eq!(out.0, 2);
+    snapshot!("service_cluster_without_agent", out);
+    let out = kcpenv(&["up", "-p", "syncagent", "--service-cluster", "k8s"]);
+    assert_eq!(out.0, 3);
+    snapshot!("service_cluster_unknown", out);
+    let out = kcpenv(&[
+        "up",
+        "-p",
+        "syncagent",
+        "--service-cluster",
+        "kubeconfig:/tmp/kind.yaml",
+    ]);
+    assert_eq!(out.0, 3);
+    snapshot!("service_cluster_kubeconfig", out);
+}
+
+#[test]
 fn invalid_image_flags() {
     let out = kcpenv(&["up", "--image", "kcp"]);
     assert_eq!(out.0, 2);

@@ -19,6 +19,9 @@ pub fn run(args: KubeconfigArgs) -> Result<i32> {
     if !path.is_file() {
         return Err(Error::EnvNotFound { env });
     }
+    if args.list {
+        return list(&state, crate::ui::is_json(args.output));
+    }
     if args.path && args.context.is_none() && args.user.is_none() {
         println!("{}", path.display());
         return Ok(0);
@@ -55,6 +58,35 @@ pub fn run(args: KubeconfigArgs) -> Result<i32> {
             "{}",
             serde_yaml::to_string(&doc).expect("kubeconfig serialises")
         );
+    }
+    Ok(0)
+}
+
+/// Every kubeconfig of the environment, admin first.
+fn list(state: &StateDir, json: bool) -> Result<i32> {
+    let record = state.read_env()?;
+    let mut rows = vec![(
+        "admin".to_owned(),
+        state.kubeconfig(),
+        "kcp admin (client certificate): contexts root and base, plus oidc with Dex".to_owned(),
+    )];
+    for (name, description) in record.iter().flat_map(|r| &r.kubeconfigs) {
+        rows.push((
+            name.clone(),
+            state.named_kubeconfig(name),
+            description.clone(),
+        ));
+    }
+    if json {
+        let doc: Vec<_> = rows
+            .iter()
+            .map(|(n, p, d)| serde_json::json!({ "name": n, "path": p, "description": d }))
+            .collect();
+        println!("{}", serde_json::Value::from(doc));
+    } else {
+        for (name, path, description) in rows {
+            println!("{name:<18} {}\n{:<18} {description}", path.display(), "");
+        }
     }
     Ok(0)
 }

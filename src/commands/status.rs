@@ -118,6 +118,8 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
                 "playground_url": f.playground_url,
                 "stores": { crate::components::openfga::ORGS_STORE: store },
             })),
+            "syncagent": record.as_ref().and_then(|r| r.syncagent.as_ref()),
+            "kubeconfigs": record.as_ref().map(|r| r.kubeconfigs.keys().map(|k| state.named_kubeconfig(k)).collect::<Vec<_>>()),
             "components": rows.iter().map(|r| json!({
                 "name": r.component, "container": r.container, "state": r.state,
                 "ready": r.ready, "detail": r.detail, "image": r.image, "urls": r.urls,
@@ -166,6 +168,24 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
                 crate::components::openfga::ORGS_STORE,
                 store.as_deref().unwrap_or("(not found)")
             );
+        }
+        if let Some(sa) = record.as_ref().and_then(|r| r.syncagent.as_ref()) {
+            println!(
+                "syncagent: APIExport {} and APIExportEndpointSlice {} in {}; service cluster {}{}{}",
+                sa.api_export,
+                sa.endpoint_slice,
+                sa.provider_workspace,
+                sa.service_cluster,
+                sa.service_workspace
+                    .as_ref()
+                    .map(|w| format!(" ({w})"))
+                    .unwrap_or_default(),
+                sa.consumer_workspace
+                    .as_ref()
+                    .map(|w| format!("; bound in {w}"))
+                    .unwrap_or_default(),
+            );
+            println!("  kubeconfigs: kcpenv kubeconfig --list");
         }
         if kubeconfig.exists() {
             println!("kubeconfig: {}", kubeconfig.display());

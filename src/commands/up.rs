@@ -25,7 +25,9 @@ use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{LogChunk, Observed, Runtime};
 use crate::secrets::Secrets;
-use crate::state::{ComponentRecord, EnvRecord, FgaRecord, OidcRecord, StateDir, UpRecord};
+use crate::state::{
+    ComponentRecord, EnvRecord, FgaRecord, OidcRecord, StateDir, SyncAgentRecord, UpRecord,
+};
 use crate::ui::{self, Event, Reporter};
 
 use super::{env_name, lock};
@@ -43,6 +45,18 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     let env = env_name(&args.env)?;
     let mut profile = profile::load(&args.profile)?;
     let overrides = images::parse_overrides(&args.images)?;
+    if let Some(mode) = &args.service_cluster {
+        let Some(sa) = &mut profile.syncagent else {
+            return Err(Error::Usage {
+                message: format!("profile {:?} has no api-syncagent", profile.name),
+                hint:
+                    "--service-cluster applies to profiles with `syncagent:` (syncagent, workshop)"
+                        .into(),
+            });
+        };
+        sa.service_cluster = mode.clone();
+        profile::validate(&profile, "--service-cluster")?;
+    }
     let reporter = ui::reporter(args.output);
     let rt = DockerRuntime::connect().await?;
     let state = StateDir::for_env(&env)?;
@@ -60,6 +74,7 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
         port_offset: args.port_offset,
         images: args.images.clone(),
         mirror: mirror.clone(),
+        service_cluster: args.service_cluster.clone(),
     };
 
     let pki = Pki::open(&state.pki(), &env)?;
@@ -312,6 +327,23 @@ fn record(plan: &Plan, profile: &profile::Profile, up: UpRecord) -> EnvRecord {
                 playground_url: components::openfga::playground_url(spec, plan.port_offset).ok()?,
             })
         }),
+        kubeconfigs: plan
+            .kubeconfigs
+            .iter()
+            .map(|k| (k.name.clone(), k.description.clone()))
+            .collect(),
+        syncagent: profile.syncagent.as_ref().map(|sa| {
+            let in_kcp = sa.service_cluster == profile::SyncAgentSpec::default_service_cluster();
+            SyncAgentRecord {
+                service_cluster: sa.service_cluster.clone(),
+                service_workspace: in_kcp.then(|| sa.service_workspace.clone()),
+                provider_workspace: sa.provider_workspace.clone(),
+                api_export: sa.api_export.clone(),
+                endpoint_slice: sa.api_export.clone(),
+                consumer_workspace: (!sa.consumer_workspace.is_empty())
+                    .then(|| sa.consumer_workspace.clone()),
+            }
+        }),
         users: profile
             .dex
             .as_ref()
@@ -327,6 +359,9 @@ fn write_outputs(state: &StateDir, plan: &Plan, record: &EnvRecord) -> Result<()
             &state.kubeconfig(),
             &kubeconfig::generate(&plan.env, spec, Some(&state.root)),
         )?;
+    }
+    for k in &plan.kubeconfigs {
+        kubeconfig::write(&state.named_kubeconfig(&k.name), &k.doc)?;
     }
     // The files each container was given, as given (secrets stay 0600), for inspection.
     for c in &plan.components {
@@ -399,6 +434,17 @@ fn print_summary(plan: &Plan, state: &StateDir, changed: bool, took: Duration, j
     }
     if let Some(k) = kubeconfig {
         println!("kubeconfig: {}", k.display());
+        if !plan.kubeconfigs.is_empty() {
+            println!(
+                "  more ({}): kcpenv kubeconfig --list{}",
+                plan.kubeconfigs
+                    .iter()
+                    .map(|k| k.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                name_flag(&plan.env)
+            );
+        }
         println!(
             "  export KUBECONFIG=$(kcpenv kubeconfig --path{})",
             name_flag(&plan.env)

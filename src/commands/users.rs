@@ -152,6 +152,7 @@ async fn reconcile(record: &EnvRecord, env: &str, output: OutputFormat) -> Resul
         port_offset: up.port_offset,
         wait_timeout: Duration::from_secs(300),
         images: up.images,
+        service_cluster: up.service_cluster,
         keep_on_failure: false,
         output,
         lock_timeout: Duration::from_secs(300),

@@ -6,13 +6,15 @@ pub mod dex;
 pub mod generic;
 pub mod kcp;
 pub mod openfga;
+pub mod syncagent;
 
 use std::collections::BTreeMap;
 
 use crate::error::Result;
 use crate::pki::LeafSpec;
 use crate::plan::{
-    Certs, ContainerSpec, FgaPlan, ImageChoice, KubeObject, KubeconfigSpec, PortBinding,
+    Certs, ContainerSpec, FgaPlan, ImageChoice, KubeObject, KubeconfigSpec, NamedKubeconfig,
+    PortBinding, ServedWait,
 };
 use crate::profile::Profile;
 use crate::secrets::Secrets;
@@ -35,6 +37,8 @@ pub struct PlannedComponents {
     /// kcp objects to create once kcp is ready.
     pub bootstrap: Vec<KubeObject>,
     pub fga: Option<FgaPlan>,
+    pub kubeconfigs: Vec<NamedKubeconfig>,
+    pub waits: Vec<ServedWait>,
 }
 
 /// Component names of a profile, built-ins first (holder included: `--image holder=…`).
@@ -49,6 +53,9 @@ pub fn names(profile: &Profile) -> Vec<String> {
     if profile.openfga.is_some() {
         out.push(openfga::NAME.into());
     }
+    if profile.syncagent.is_some() {
+        out.push(syncagent::NAME.into());
+    }
     out.extend(profile.containers.keys().cloned());
     out
 }
@@ -61,6 +68,9 @@ pub fn cert_requests(profile: &Profile) -> BTreeMap<String, LeafSpec> {
     }
     if profile.dex.is_some() {
         out.extend(dex::cert_requests());
+    }
+    if profile.syncagent.is_some() {
+        out.extend(syncagent::cert_requests());
     }
     out
 }
@@ -103,6 +113,22 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
             bootstrap.push(KubeObject::workspace("root", openfga::ORGS_STORE));
         }
     }
+    let mut kubeconfigs = vec![];
+    let mut waits = vec![];
+    if let (Some(spec), Some(kc)) = (&profile.syncagent, &kubeconfig) {
+        let service =
+            spec.service_cluster
+                .parse()
+                .map_err(|message| crate::error::Error::Usage {
+                    message,
+                    hint: "--service-cluster kcp-workspace or kubeconfig:PATH".into(),
+                })?;
+        let agent = syncagent::plan(spec, &service, &kc.server, ctx)?;
+        containers.push(agent.container);
+        bootstrap.extend(agent.bootstrap);
+        kubeconfigs = agent.kubeconfigs;
+        waits = agent.waits;
+    }
     for (name, decl) in &profile.containers {
         containers.push(generic::plan(name, decl, ctx, kcp_port)?);
     }
@@ -111,5 +137,7 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
         kubeconfig,
         bootstrap,
         fga,
+        kubeconfigs,
+        waits,
     })
 }
