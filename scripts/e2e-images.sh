@@ -16,7 +16,9 @@
 # Components: kcp (image + host tools, below), dex (ghcr.io/dexidp/dex mirror, alpine
 # layout, sqlite3 via a static CGO build), openfga (openfga/openfga mirror, with
 # grpc_health_probe), kubelogin (host binary only: $BIN_DIR/kubectl-oidc_login, i.e.
-# `kubectl oidc-login`, at the tag of its images.yaml reference). See each section.
+# `kubectl oidc-login`, at the tag of its images.yaml reference), syncagent
+# (ghcr.io/kcp-dev/api-syncagent mirror), mcexample (host binary only:
+# multicluster-provider's apiexport example controller). See each section.
 #
 # Component kcp also installs the host binaries the e2e tests use into the bin dir
 # (put it first on PATH: kubectl finds the plugins there): kubectl (k8s.io/kubectl
@@ -53,7 +55,7 @@
 # to COMPONENTS, add `<key>: <reference>` to images.yaml.
 set -euo pipefail
 
-COMPONENTS=(kcp dex openfga kubelogin syncagent)
+COMPONENTS=(kcp dex openfga kubelogin syncagent mcexample)
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 IMAGES_FILE=${KCPENV_IMAGES_FILE:-$ROOT/images.yaml}
@@ -104,6 +106,7 @@ mirror_ref() {
 component_target() {
   case $1 in
     kubelogin) echo "$BIN_DIR/kubectl-oidc_login (host binary; version from the reference)" ;;
+    mcexample) echo "$BIN_DIR/multicluster-apiexport-example (host binary; multicluster-provider's examples/apiexport at the version api-syncagent requires)" ;;
     *) mirror_ref "$(image_ref "$1")" ;;
   esac
 }
@@ -1227,6 +1230,8 @@ smoke_kubelogin() {
 # api-syncagent lives in its own file (it generates a small shim at build time).
 # shellcheck source=scripts/e2e-images/syncagent.sh
 source "$ROOT/scripts/e2e-images/syncagent.sh"
+# shellcheck source=scripts/e2e-images/mcexample.sh
+source "$ROOT/scripts/e2e-images/mcexample.sh"
 
 # ---------------------------------------------------------------------------
 

@@ -208,6 +208,13 @@ pub struct SyncAgentSpec {
     /// Publish an example CRD (CronTab, example.kcpenv.dev) from the service cluster.
     #[serde(default = "SyncAgentSpec::default_example")]
     pub example: bool,
+    /// Permission claims put on the export besides the agent's own (which it adds
+    /// itself and keeps alongside), accepted by the consumer's binding: `RESOURCE` for
+    /// the core group or `RESOURCE.GROUP`. The default lets a multicluster-runtime
+    /// controller on the export's slice (kcp's multicluster-provider examples) see
+    /// ConfigMaps in every bound workspace.
+    #[serde(default = "SyncAgentSpec::default_permission_claims")]
+    pub permission_claims: Vec<String>,
 }
 
 impl SyncAgentSpec {
@@ -241,6 +248,25 @@ impl SyncAgentSpec {
     fn default_example() -> bool {
         true
     }
+    fn default_permission_claims() -> Vec<String> {
+        vec!["configmaps".into()]
+    }
+}
+
+/// `RESOURCE` or `RESOURCE.GROUP` → (group, resource).
+pub fn parse_claim(claim: &str) -> std::result::Result<(String, String), String> {
+    let (resource, group) = claim.split_once('.').unwrap_or((claim, ""));
+    names::check_component_name(resource)
+        .map_err(|e| format!("permission claim {claim:?}: {e}"))?;
+    if group
+        .split('.')
+        .any(|l| !group.is_empty() && names::check_component_name(l).is_err())
+    {
+        return Err(format!(
+            "permission claim {claim:?}: {group:?} is not an API group"
+        ));
+    }
+    Ok((group.to_owned(), resource.to_owned()))
 }
 
 /// Where api-syncagent syncs objects to.
@@ -617,6 +643,9 @@ pub fn validate(p: &Profile, origin: &str) -> Result<()> {
         }
         names::check_component_name(&sa.namespace)
             .map_err(|e| err(format!("syncagent.namespace: {e}")))?;
+        for c in &sa.permission_claims {
+            parse_claim(c).map_err(|e| err(format!("syncagent.permissionClaims: {e}")))?;
+        }
         claim(sa.health_port, "syncagent.healthPort".into())?;
         claim(sa.metrics_port, "syncagent.metricsPort".into())?;
     }

@@ -152,6 +152,122 @@ fn objects_sync_down_and_status_flows_back() {
         crontabs_below(&service).is_empty()
     });
 
+    // A multicluster-runtime controller (multicluster-provider's apiexport example,
+    // built from its Go module) on the slice kcpenv names, with the provider kubeconfig,
+    // reconciles ConfigMaps in every workspace bound to the export.
+    let status: serde_json::Value = serde_json::from_str(&stdout(
+        &env.kcpenv(&["status", "-o", "json"]).output().unwrap(),
+    ))
+    .unwrap();
+    let slice = status["syncagent"]["endpoint_slice"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let admin = kubeconfig(&list, "admin");
+    let server = kubectl_ok(
+        &consumer,
+        &[
+            "config",
+            "view",
+            "--minify",
+            "-o",
+            "jsonpath={.clusters[0].cluster.server}",
+        ],
+    );
+    let root = server.replace("/clusters/root:consumer", "/clusters/root");
+    let second = dir_with(
+        "second.yaml",
+        "apiVersion: tenancy.kcp.io/v1alpha1\nkind: Workspace\nmetadata: {name: consumer-two}\n",
+    );
+    kubectl_ok(
+        &admin,
+        &[
+            "--server",
+            &root,
+            "create",
+            "-f",
+            second.1.to_str().unwrap(),
+        ],
+    );
+    kubectl_ok(
+        &admin,
+        &[
+            "--server",
+            &root,
+            "wait",
+            "--for=jsonpath={.status.phase}=Ready",
+            "workspace/consumer-two",
+            "--timeout=60s",
+        ],
+    );
+    let two = format!("{root}:consumer-two");
+    let binding = dir_with(
+        "binding.yaml",
+        &format!(
+            "apiVersion: apis.kcp.io/v1alpha2\nkind: APIBinding\nmetadata: {{name: {slice}}}\nspec:\n  reference: {{export: {{path: 'root:providers:example', name: {slice}}}}}\n  permissionClaims:\n  - {{group: '', resource: configmaps, verbs: ['*'], selector: {{matchAll: true}}, state: Accepted}}\n  - {{group: '', resource: events, verbs: ['*'], selector: {{matchAll: true}}, state: Accepted}}\n"
+        ),
+    );
+    kubectl_ok(
+        &admin,
+        &[
+            "--server",
+            &two,
+            "create",
+            "-f",
+            binding.1.to_str().unwrap(),
+        ],
+    );
+    kubectl_ok(&consumer, &["create", "configmap", "mc-one"]);
+    eventually("the second consumer serves the claimed ConfigMaps", || {
+        kubectl(&admin, &["--server", &two, "create", "configmap", "mc-two"])
+            .status
+            .success()
+    });
+    let example = common::e2e::e2e_bin().join("multicluster-apiexport-example");
+    assert!(
+        example.is_file(),
+        "{} is missing: run `bash scripts/e2e-images.sh mcexample`",
+        example.display()
+    );
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("controller.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut controller = std::process::Command::new(&example)
+        .arg(format!("--endpointslice={slice}"))
+        .env("KUBECONFIG", kubeconfig(&list, "provider"))
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let reconciled = |name: &str, log: &str| -> Option<String> {
+        log.lines()
+            .filter(|l| {
+                l.contains("Reconciling ConfigMap") && l.contains(&format!("\"name\": \"{name}\""))
+            })
+            .find_map(|l| {
+                let at = l.find("\"cluster\": \"")? + 12;
+                Some(l[at..].split('"').next()?.to_owned())
+            })
+    };
+    let start = Instant::now();
+    let clusters = loop {
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if let (Some(a), Some(b)) = (reconciled("mc-one", &text), reconciled("mc-two", &text)) {
+            break (a, b);
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = controller.kill();
+            panic!("the controller did not reconcile both ConfigMaps:\n{text}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    let _ = controller.kill();
+    let _ = controller.wait();
+    assert_ne!(
+        clusters.0, clusters.1,
+        "two workspaces, two logical clusters"
+    );
+
     // A second up changes nothing.
     let before = env.containers();
     let out = common::e2e::up(&env, "syncagent", OFFSET, &[]);

@@ -259,15 +259,25 @@ fn objects(spec: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
     }
 
     let provider = spec.provider_workspace.as_str();
+    let claims: Vec<(String, String)> = spec
+        .permission_claims
+        .iter()
+        .map(|c| crate::profile::parse_claim(c))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(Error::Internal)?;
     out.push(KubeObject {
         cluster: provider.into(),
         collection: "/apis/apis.kcp.io/v1alpha1/apiexports".into(),
         name: spec.api_export.clone(),
-        // Empty: the agent adds the schemas and permission claims itself.
+        // No schemas: the agent adds them, and its own claims next to these.
         body: json!({
             "apiVersion": "apis.kcp.io/v1alpha1", "kind": "APIExport",
             "metadata": { "name": spec.api_export, "labels": { "app.kubernetes.io/managed-by": "kcpenv" } },
-            "spec": {},
+            "spec": {
+                "permissionClaims": claims.iter().map(|(group, resource)| json!({
+                    "group": group, "resource": resource, "all": true,
+                })).collect::<Vec<_>>(),
+            },
         }),
         exclusive: true,
     });
@@ -300,11 +310,20 @@ fn objects(spec: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
                 "metadata": { "name": spec.api_export, "labels": { "app.kubernetes.io/managed-by": "kcpenv" } },
                 "spec": {
                     "reference": { "export": { "path": provider, "name": spec.api_export } },
-                    // The claim api-syncagent v0.7.0 puts on the export, accepted up front.
-                    "permissionClaims": [{
-                        "group": "", "resource": "events", "verbs": ["*"],
-                        "selector": { "matchAll": true }, "state": "Accepted",
-                    }],
+                    // The profile's claims, and the one api-syncagent v0.7.0 adds
+                    // (events), accepted up front.
+                    "permissionClaims": claims
+                        .iter()
+                        .map(|(g, r)| (g.as_str(), r.as_str()))
+                        .chain(
+                            (!claims.iter().any(|(g, r)| g.is_empty() && r == "events"))
+                                .then_some(("", "events")),
+                        )
+                        .map(|(group, resource)| json!({
+                            "group": group, "resource": resource, "verbs": ["*"],
+                            "selector": { "matchAll": true }, "state": "Accepted",
+                        }))
+                        .collect::<Vec<_>>(),
                 },
             }),
             exclusive: false,
