@@ -45,6 +45,139 @@ pub enum Command {
     Can(AccessArgs),
     /// Read and write the environment's OpenFGA stores directly.
     Fga(FgaArgs),
+    /// Stop the environment's containers; containers, volumes and state are kept.
+    Stop(StopArgs),
+    /// Start a stopped environment: holder first, then each component, waiting for readiness.
+    Start(StartArgs),
+    /// Every environment on this machine, with its profile, state and ports.
+    List(ListArgs),
+    /// Check this machine for what kcpenv needs; exit 13 when something blocks `up`.
+    Doctor(DoctorArgs),
+    /// Write diagnostics for a helper.
+    Export(ExportArgs),
+    /// Print the shell exports a script needs (KUBECONFIG, issuer, OpenFGA, …).
+    Env(EnvExportArgs),
+    /// Print a shell completion script.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// List, pull, save and load the images a profile needs (offline use).
+    Images(ImagesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+    /// How long to wait for another kcpenv command working on the same environment.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// How long to wait for all components to become ready.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub wait_timeout: Duration,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+    /// How long to wait for another kcpenv command working on the same environment.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    /// The profile to check for (its images and ports).
+    #[arg(long, short = 'p', default_value = "kcp")]
+    pub profile: String,
+    /// The port offset to check the ports at (default: the environment's, else 0).
+    #[arg(long)]
+    pub port_offset: Option<u16>,
+    #[arg(long, short = 'o', value_enum, default_value = "auto")]
+    pub output: OutputFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[command(subcommand)]
+    pub command: ExportCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// Every component's log and inspect output, the rendered configs with secrets
+    /// redacted, the environment record and kcpenv's version, into directory DIR.
+    Logs { dir: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct EnvExportArgs {
+    #[command(flatten)]
+    pub env: EnvArgs,
+    #[arg(long, value_enum, default_value = "bash")]
+    pub shell: ExportShell,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportShell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    #[command(subcommand)]
+    pub command: ImagesCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Every image the profile needs: reference, whether present, its platform and digest.
+    List {
+        #[arg(long, short = 'p', default_value = "kcp")]
+        profile: String,
+        #[arg(long, short = 'o', value_enum, default_value = "auto")]
+        output: OutputFormat,
+    },
+    /// Pull the profile's images that are missing (never one already present).
+    Pull {
+        #[arg(long, short = 'p', default_value = "kcp")]
+        profile: String,
+    },
+    /// Save the profile's images into one archive (`docker save` format).
+    Save {
+        #[arg(long, short = 'p', default_value = "kcp")]
+        profile: String,
+        /// The archive to write.
+        #[arg(long = "output", short = 'o', value_name = "FILE")]
+        file: PathBuf,
+        /// Every image must be for this platform (default: the engine's, e.g. linux/amd64).
+        #[arg(long)]
+        platform: Option<String>,
+    },
+    /// Load an archive written by `images save`; with --profile, check it had every image.
+    Load {
+        file: PathBuf,
+        #[arg(long, short = 'p')]
+        profile: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -177,9 +310,11 @@ pub struct UpArgs {
     /// Embedded profile name or a path to a profile YAML file.
     #[arg(long, short = 'p', default_value = "kcp")]
     pub profile: String,
-    /// Shift every port (inside the shared namespace and on the host) by N.
-    #[arg(long, default_value_t = 0)]
-    pub port_offset: u16,
+    /// Shift every port (inside the shared namespace and on the host) by N. Default: the
+    /// environment's own; for a new one 0, or the first multiple of 100 at which every
+    /// port is free.
+    #[arg(long)]
+    pub port_offset: Option<u16>,
     /// How long to wait for all components to become ready.
     #[arg(long, default_value = "5m", value_parser = parse_duration)]
     pub wait_timeout: Duration,

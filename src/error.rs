@@ -21,6 +21,8 @@ pub mod exit {
     pub const LOGIN: i32 = 11;
     /// `kcpenv can`: the answer is "denied".
     pub const DENIED: i32 = 12;
+    /// `kcpenv doctor`: something blocks `up`.
+    pub const DOCTOR: i32 = 13;
     pub const INTERRUPTED: i32 = 130;
 }
 

@@ -56,6 +56,11 @@ fn run(cli: Cli) -> Result<i32, Error> {
     match cli.command {
         Command::Kubeconfig(a) => return commands::kubeconfig::run(a),
         Command::Profiles(a) => return commands::profiles::run(a),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "kcpenv", &mut std::io::stdout());
+            return Ok(0);
+        }
         _ => {}
     }
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -75,7 +80,16 @@ fn run(cli: Cli) -> Result<i32, Error> {
             Command::Revoke(a) => commands::access::run(commands::access::Mode::Revoke, a).await,
             Command::Can(a) => commands::access::run(commands::access::Mode::Can, a).await,
             Command::Fga(a) => commands::fga::run(a).await,
-            Command::Kubeconfig(_) | Command::Profiles(_) => unreachable!("handled above"),
+            Command::Stop(a) => commands::lifecycle::stop(a).await,
+            Command::Start(a) => commands::lifecycle::start(a).await,
+            Command::List(a) => commands::list::run(a).await,
+            Command::Doctor(a) => commands::doctor::run(a).await,
+            Command::Export(a) => commands::export::run(a).await,
+            Command::Env(a) => commands::shellenv::run(a).await,
+            Command::Images(a) => commands::images::run(a).await,
+            Command::Kubeconfig(_) | Command::Profiles(_) | Command::Completions { .. } => {
+                unreachable!("handled above")
+            }
         }
     })
 }

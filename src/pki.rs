@@ -25,7 +25,7 @@ const LEAF_VALIDITY: Duration = Duration::days(365);
 /// `localhost` means the same service from the host and from every container.
 pub const LOCAL_SANS: &[&str] = &["localhost", "127.0.0.1", "::1"];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CertPair {
     pub cert_pem: String,
     pub key_pem: String,

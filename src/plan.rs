@@ -384,6 +384,18 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
     })
 }
 
+/// The plan with placeholder certificates and secrets: for commands that only need its
+/// shape (images, published ports), with no state directory to read.
+pub fn preview(profile: &Profile, opts: &Options) -> Result<Plan> {
+    let mut certs = Certs::default();
+    for name in components::cert_requests(profile).into_keys() {
+        certs.leaves.insert(name, CertPair::default());
+    }
+    let mut secrets = Secrets::default();
+    components::ensure_secrets(profile, &mut secrets)?;
+    build(profile, opts, &certs, &secrets)
+}
+
 /// How a component's `image:` field becomes a reference.
 #[derive(Debug, Clone, Copy)]
 pub struct ImageChoice<'a> {

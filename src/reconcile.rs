@@ -79,18 +79,24 @@ pub fn diff(plan: &Plan, observed: &[Observed]) -> Diff {
     let holder = action(&plan.holder, false);
     // Components live in the holder's network namespace: a new or restarted holder
     // means a new namespace, which running components would not see.
-    let holder_replaced = !matches!(holder, Action::Keep { .. });
+    // A stopped holder is started again (its namespace is then new): stopped components
+    // join it when they start; one still running sits in the old namespace and is
+    // recreated.
+    let holder_replaced = matches!(holder, Action::Create | Action::Recreate { .. });
+    let holder_restarted = matches!(holder, Action::Start { .. });
+    let running = |c: &ContainerSpec| {
+        by_component
+            .get(c.component.as_str())
+            .is_some_and(|o| o.state == ContainerState::Running)
+    };
     let components = plan
         .components
         .iter()
-        .map(|c| (c.component.clone(), action(c, holder_replaced)))
+        .map(|c| {
+            let force = holder_replaced || (holder_restarted && running(c));
+            (c.component.clone(), action(c, force))
+        })
         .collect();
-    let holder = match holder {
-        // A stopped holder is recreated rather than restarted: simpler, and its
-        // components are recreated anyway.
-        Action::Start { id } => Action::Recreate { old: id },
-        other => other,
-    };
     Diff {
         holder,
         components,
@@ -505,6 +511,8 @@ mod tests {
 
     fn observed(spec: &ContainerSpec, state: ContainerState) -> Observed {
         Observed {
+            env: String::new(),
+            version: String::new(),
             id: format!("id-{}", spec.component),
             name: spec.name.clone(),
             component: spec.component.clone(),
@@ -559,7 +567,7 @@ mod tests {
     }
 
     #[test]
-    fn stopped_component_is_started_and_replaced_holder_recreates_all() {
+    fn stopped_holder_is_started_and_a_missing_one_recreates_all() {
         let plan = plan_with(TWO);
         let mut obs: Vec<_> = plan
             .all_containers()
@@ -569,14 +577,24 @@ mod tests {
         let d = diff(&plan, &obs);
         assert_eq!(d.components["a"], Action::Start { id: "id-a".into() });
 
+        // Holder stopped (after `kcpenv stop` or an engine restart): started again; a
+        // stopped component joins its new namespace when started, a running one (in the
+        // old namespace) is recreated.
         obs[0].state = ContainerState::Exited;
         let d = diff(&plan, &obs);
         assert_eq!(
             d.holder,
-            Action::Recreate {
-                old: "id-holder".into()
+            Action::Start {
+                id: "id-holder".into()
             }
         );
+        assert_eq!(d.components["a"], Action::Start { id: "id-a".into() });
+        assert_eq!(d.components["b"], Action::Recreate { old: "id-b".into() });
+
+        // Holder gone: everything is recreated.
+        obs.remove(0);
+        let d = diff(&plan, &obs);
+        assert_eq!(d.holder, Action::Create);
         assert!(
             d.components
                 .values()

@@ -1,11 +1,17 @@
 //! One module per command; each takes its parsed arguments and returns an exit code.
 
 pub mod access;
+pub mod doctor;
 pub mod down;
+pub mod export;
 pub mod fga;
+pub mod images;
 pub mod kubeconfig;
+pub mod lifecycle;
+pub mod list;
 pub mod logs;
 pub mod profiles;
+pub mod shellenv;
 pub mod status;
 pub mod token;
 pub mod up;
@@ -14,6 +20,7 @@ pub mod users;
 use crate::cli::EnvArgs;
 use crate::error::{Error, Result};
 use std::time::Duration;
+pub use up::name_flag;
 
 use crate::names;
 use crate::state::{EnvLock, EnvRecord, OidcRecord, StateDir};

@@ -23,7 +23,7 @@ use crate::profile;
 use crate::readiness::Prober;
 use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
-use crate::runtime::{LogChunk, Observed, Runtime};
+use crate::runtime::{ContainerState, LogChunk, Observed, Runtime};
 use crate::secrets::Secrets;
 use crate::state::{
     ComponentRecord, EnvRecord, FgaRecord, OidcRecord, StateDir, SyncAgentRecord, UpRecord,
@@ -65,13 +65,19 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     if let Some(dex) = &mut profile.dex {
         dex.users = state.read_user_changes()?.apply(&dex.users);
     }
-    let up_record = UpRecord {
+    let recorded_offset = state
+        .read_env()
+        .ok()
+        .flatten()
+        .and_then(|r| r.up)
+        .map(|u| u.port_offset);
+    let mut up_record = UpRecord {
         // A file profile by absolute path, so a later `users add` finds it from anywhere.
         profile: match std::path::Path::new(&args.profile).canonicalize() {
             Ok(p) if !profile::embedded_names().contains(&args.profile) => p.display().to_string(),
             _ => args.profile.clone(),
         },
-        port_offset: args.port_offset,
+        port_offset: 0, // chosen below
         images: args.images.clone(),
         mirror: mirror.clone(),
         service_cluster: args.service_cluster.clone(),
@@ -85,9 +91,9 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     for (name, spec) in components::cert_requests(&profile) {
         certs.leaves.insert(name.clone(), pki.ensure(&name, &spec)?);
     }
-    let opts = plan::Options {
+    let mut opts = plan::Options {
         env: env.clone(),
-        port_offset: args.port_offset,
+        port_offset: args.port_offset.or(recorded_offset).unwrap_or(0),
         image_overrides: overrides,
         mirror,
     };
@@ -97,7 +103,26 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     if secrets != before {
         secrets.save(&state.secrets())?;
     }
-    let plan = plan::build(&profile, &opts, &certs, &secrets)?;
+    let mut plan = plan::build(&profile, &opts, &certs, &secrets)?;
+    // A new environment without --port-offset moves out of the way of what already
+    // listens (another environment, say); a given or recorded offset is kept, and a
+    // clash then fails naming the port.
+    if args.port_offset.is_none() && recorded_offset.is_none() && !ports_free(&plan) {
+        for offset in (100..=2000).step_by(100) {
+            opts.port_offset = offset;
+            let candidate = plan::build(&profile, &opts, &certs, &secrets)?;
+            if ports_free(&candidate) {
+                reporter.emit(Event::Info {
+                    message: format!(
+                        "some default ports are in use; using --port-offset {offset} (pass --port-offset to choose)"
+                    ),
+                });
+                plan = candidate;
+                break;
+            }
+        }
+    }
+    up_record.port_offset = plan.port_offset;
     let run = run_id();
     let started = Instant::now();
     let deadline = started + args.wait_timeout;
@@ -226,11 +251,22 @@ async fn reconcile_env<R: Runtime>(
     Ok(true)
 }
 
+/// Whether every port the plan publishes can be bound now.
+fn ports_free(plan: &Plan) -> bool {
+    plan.published_ports()
+        .iter()
+        .all(|p| std::net::TcpListener::bind((p.host_ip.as_str(), p.port)).is_ok())
+}
+
 /// Fails before anything is created when a host port is taken by someone else. Ports
 /// our own holder publishes are ours, even if the holder is about to be replaced.
 async fn check_ports<R: Runtime>(rt: &R, plan: &Plan, observed: &[Observed]) -> Result<()> {
     let mut ours = vec![];
-    if let Some(h) = observed.iter().find(|o| o.component == names::HOLDER) {
+    // A stopped holder holds no port: someone may have taken it meanwhile.
+    if let Some(h) = observed
+        .iter()
+        .find(|o| o.component == names::HOLDER && o.state == ContainerState::Running)
+    {
         let inspect = rt.inspect_json(&h.id).await?;
         if let Some(b) = inspect
             .pointer("/HostConfig/PortBindings")
@@ -452,7 +488,7 @@ fn print_summary(plan: &Plan, state: &StateDir, changed: bool, took: Duration, j
     }
 }
 
-fn name_flag(env: &str) -> String {
+pub fn name_flag(env: &str) -> String {
     if env == "kcpenv" {
         String::new()
     } else {

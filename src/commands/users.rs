@@ -149,7 +149,7 @@ async fn reconcile(record: &EnvRecord, env: &str, output: OutputFormat) -> Resul
             name: env.to_owned(),
         },
         profile: up.profile,
-        port_offset: up.port_offset,
+        port_offset: Some(up.port_offset),
         wait_timeout: Duration::from_secs(300),
         images: up.images,
         service_cluster: up.service_cluster,

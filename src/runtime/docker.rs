@@ -15,16 +15,17 @@ use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, StartExecResults};
 use bollard::models::VolumeCreateRequest;
 use bollard::query_parameters::{
-    CreateImageOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    ListVolumesOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RemoveVolumeOptionsBuilder, StartContainerOptions, UploadToContainerOptionsBuilder,
+    CreateImageOptionsBuilder, ImportImageOptionsBuilder, InspectContainerOptions,
+    ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions,
+    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
 
 use super::{
-    ContainerState, Liveness, LogChunk, LogStream, Observed, ObservedVolume, PullProgress, Runtime,
-    translate,
+    ContainerState, EngineInfo, Liveness, LogChunk, LogStream, Observed, ObservedVolume,
+    PullProgress, Runtime, translate,
 };
 use crate::error::{Error, Result, docker_message};
 use crate::names;
@@ -162,11 +163,11 @@ fn is_not_found(e: &BollardError) -> bool {
     )
 }
 
-impl Runtime for DockerRuntime {
-    async fn list_containers(&self, env: &str) -> Result<Vec<Observed>> {
+impl DockerRuntime {
+    async fn list_filtered(&self, filters: &HashMap<String, Vec<String>>) -> Result<Vec<Observed>> {
         let opts = ListContainersOptionsBuilder::default()
             .all(true)
-            .filters(&env_filter(env))
+            .filters(filters)
             .build();
         let list = self
             .docker
@@ -180,6 +181,8 @@ impl Runtime for DockerRuntime {
                 let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
                 Observed {
                     id: c.id.unwrap_or_default(),
+                    env: label(names::LABEL_ENV),
+                    version: label(names::LABEL_VERSION),
                     name: c
                         .names
                         .and_then(|n| n.first().cloned())
@@ -196,6 +199,108 @@ impl Runtime for DockerRuntime {
                 }
             })
             .collect())
+    }
+}
+
+impl Runtime for DockerRuntime {
+    async fn list_containers(&self, env: &str) -> Result<Vec<Observed>> {
+        self.list_filtered(&env_filter(env)).await
+    }
+
+    async fn list_all_containers(&self) -> Result<Vec<Observed>> {
+        self.list_filtered(&HashMap::from([(
+            "label".to_string(),
+            vec![names::LABEL_ENV.to_string()],
+        )]))
+        .await
+    }
+
+    async fn stop_container(&self, id: &str, timeout: u32) -> Result<()> {
+        let opts = StopContainerOptionsBuilder::default()
+            .t(timeout as i32)
+            .build();
+        match self.docker.stop_container(id, Some(opts)).await {
+            Ok(()) => Ok(()),
+            Err(e) if is_not_found(&e) => Ok(()),
+            // 304: already stopped.
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(Error::docker(format!("stopping container {}", short(id)))(
+                e,
+            )),
+        }
+    }
+
+    async fn inspect_image_json(&self, image: &str) -> Result<Option<serde_json::Value>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => Ok(Some(serde_json::to_value(i).unwrap_or_default())),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(Error::docker(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    async fn save_images(&self, images: &[String], path: &std::path::Path) -> Result<()> {
+        use tokio::io::AsyncWriteExt;
+        let names: Vec<&str> = images.iter().map(String::as_str).collect();
+        let partial = path.with_extension("partial");
+        let mut file = tokio::fs::File::create(&partial)
+            .await
+            .map_err(Error::io(format!("creating {}", partial.display())))?;
+        let mut stream = self.docker.export_images(&names);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(Error::docker("saving images"))?;
+            file.write_all(&chunk)
+                .await
+                .map_err(Error::io(format!("writing {}", partial.display())))?;
+        }
+        file.flush()
+            .await
+            .map_err(Error::io(format!("writing {}", partial.display())))?;
+        std::fs::rename(&partial, path).map_err(Error::io(format!("writing {}", path.display())))
+    }
+
+    async fn load_images(&self, path: &std::path::Path) -> Result<Vec<String>> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(Error::io(format!("reading {}", path.display())))?;
+        let opts = ImportImageOptionsBuilder::default().quiet(true).build();
+        let mut stream = self
+            .docker
+            .import_image(opts, bollard::body_full(bytes.into()), None);
+        let mut lines = vec![];
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(Error::docker(format!("loading {}", path.display())))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::Docker {
+                    doing: format!("loading {}", path.display()),
+                    message: e,
+                });
+            }
+            if let Some(s) = info.stream {
+                lines.extend(
+                    s.lines()
+                        .map(str::trim)
+                        .filter(|l| !l.is_empty())
+                        .map(str::to_owned),
+                );
+            }
+        }
+        Ok(lines)
+    }
+
+    async fn engine_info(&self) -> Result<EngineInfo> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(Error::docker("asking the engine's version"))?;
+        Ok(EngineInfo {
+            version: v.version.unwrap_or_default(),
+            api_version: v.api_version.unwrap_or_default(),
+            os: v.os.unwrap_or_default(),
+            arch: v.arch.unwrap_or_default(),
+        })
     }
 
     async fn list_volumes(&self, env: &str) -> Result<Vec<ObservedVolume>> {

@@ -59,6 +59,10 @@ impl std::fmt::Display for ContainerState {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observed {
     pub id: String,
+    /// The environment (label), for listings across environments.
+    pub env: String,
+    /// The kcpenv version that created it (label).
+    pub version: String,
     pub name: String,
     pub component: String,
     pub config_hash: String,
@@ -127,4 +131,35 @@ pub trait Runtime: Send + Sync {
     fn logs(&self, id: &str, tail: Option<u64>, follow: bool) -> LogStream;
     /// Runs a command in the container; returns its exit code.
     fn exec(&self, id: &str, command: &[String]) -> impl Future<Output = Result<i64>> + Send;
+    /// Every container of every kcpenv environment.
+    fn list_all_containers(&self) -> impl Future<Output = Result<Vec<Observed>>> + Send;
+    /// Stops the container (SIGTERM, then SIGKILL after `timeout` seconds); a stopped or
+    /// missing container is not an error.
+    fn stop_container(&self, id: &str, timeout: u32) -> impl Future<Output = Result<()>> + Send;
+    /// `docker image inspect` as JSON; None when the image is not present.
+    fn inspect_image_json(
+        &self,
+        image: &str,
+    ) -> impl Future<Output = Result<Option<serde_json::Value>>> + Send;
+    /// Writes the images, as one `docker save` archive, to `path`.
+    fn save_images(
+        &self,
+        images: &[String],
+        path: &std::path::Path,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Loads a `docker save` archive; returns the engine's report lines.
+    fn load_images(
+        &self,
+        path: &std::path::Path,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// The engine's version and API version, OS/architecture.
+    fn engine_info(&self) -> impl Future<Output = Result<EngineInfo>> + Send;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineInfo {
+    pub version: String,
+    pub api_version: String,
+    pub os: String,
+    pub arch: String,
 }
