@@ -11,4 +11,5 @@ bash scripts/test-images.sh
 bash scripts/e2e-images.sh
 bash scripts/browser-deps.sh
 bash scripts/fga-cli.sh
+bash scripts/podman-engine.sh
 cargo test --all-targets --locked -- "$@"
