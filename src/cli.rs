@@ -124,6 +124,25 @@ pub enum ExportCommand {
     /// Every component's log and inspect output, the rendered configs with secrets
     /// redacted, the environment record and kcpenv's version, into directory DIR.
     Logs { dir: PathBuf },
+    /// A docker-compose file equivalent to the environment: the same images, commands,
+    /// files, volumes, shared network namespace and health checks (kcpenv's bootstrap
+    /// after readiness is not part of it). Uses the environment's certificates and secrets.
+    Compose {
+        /// The profile (default: the environment's, else kcp).
+        #[arg(long, short = 'p')]
+        profile: Option<String>,
+        /// Port offset (default: the environment's, else 0).
+        #[arg(long)]
+        port_offset: Option<u16>,
+        /// Write here (mode 0600) instead of stdout.
+        #[arg(long = "output", short = 'o', value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Write the containers' files under DIR (with their owners when run as root) and
+        /// bind-mount them, instead of inline configs: for engines that cannot copy a
+        /// config with an owner (Docker Engine 20.10 looks the user up on the host).
+        #[arg(long, value_name = "DIR")]
+        files_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ mod bootstrap;
 mod cli;
 mod commands;
 mod components;
+mod compose;
 mod error;
 mod fga;
 mod images;

@@ -52,7 +52,9 @@ pub trait Reporter: Send + Sync {
 /// Picks the renderer for `format`; `auto` means tty when stderr is a terminal.
 pub fn reporter(format: OutputFormat) -> Box<dyn Reporter> {
     match format {
-        OutputFormat::Json => Box::new(JsonReporter),
+        OutputFormat::Json => Box::new(JsonReporter {
+            start: Instant::now(),
+        }),
         OutputFormat::Plain => Box::new(PlainReporter::new()),
         OutputFormat::Tty => Box::new(TtyReporter::new()),
         OutputFormat::Auto if std::io::stderr().is_terminal() => Box::new(TtyReporter::new()),
@@ -64,12 +66,22 @@ pub fn is_json(format: OutputFormat) -> bool {
     format == OutputFormat::Json
 }
 
-pub struct JsonReporter;
+/// One JSON object per event, with `t_ms`: milliseconds since the command started (for
+/// per-step timings, e.g. scripts/bench.sh).
+pub struct JsonReporter {
+    start: Instant,
+}
 
 impl Reporter for JsonReporter {
     fn emit(&self, event: Event) {
-        if let Ok(line) = serde_json::to_string(&event) {
-            let _ = writeln!(std::io::stderr().lock(), "{line}");
+        if let Ok(mut v) = serde_json::to_value(&event) {
+            if let Some(o) = v.as_object_mut() {
+                o.insert(
+                    "t_ms".into(),
+                    (self.start.elapsed().as_millis() as u64).into(),
+                );
+            }
+            let _ = writeln!(std::io::stderr().lock(), "{v}");
         }
     }
 }

@@ -188,7 +188,12 @@ fn taken_port_fails_before_anything_is_created() {
     let env = Env::new("lc-port");
     let _squatter = std::net::TcpListener::bind("127.0.0.1:18130").unwrap();
     let profile = env.profile("p.yaml", &web_profile(18130, "x"));
-    let out = env.kcpenv(&["up", "-p", &profile]).output().unwrap();
+    // A given offset is kept: the clash is an error (without one, a new environment
+    // would move to a free offset: tests/ops.rs).
+    let out = env
+        .kcpenv(&["up", "-p", &profile, "--port-offset", "0"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(

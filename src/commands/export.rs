@@ -22,7 +22,15 @@ use super::env_name;
 const REDACTED: &str = "<redacted>";
 
 pub async fn run(args: ExportArgs) -> Result<i32> {
-    let ExportCommand::Logs { dir } = args.command;
+    let dir = match args.command {
+        ExportCommand::Logs { dir } => dir,
+        ExportCommand::Compose {
+            profile,
+            port_offset,
+            file,
+            files_dir,
+        } => return compose(&args.env, profile, port_offset, file, files_dir),
+    };
     let env = env_name(&args.env)?;
     let state = StateDir::for_env(&env)?;
     let rt = DockerRuntime::connect().await?;
@@ -82,6 +90,72 @@ pub async fn run(args: ExportArgs) -> Result<i32> {
     )?;
     println!("{}", dir.display());
     Ok(0)
+}
+
+/// `export compose`: the plan `up` would make, as a compose file.
+fn compose(
+    env: &crate::cli::EnvArgs,
+    profile: Option<String>,
+    port_offset: Option<u16>,
+    file: Option<PathBuf>,
+    files_dir: Option<PathBuf>,
+) -> Result<i32> {
+    let env = env_name(env)?;
+    let state = StateDir::for_env(&env)?;
+    let up = state.read_env().ok().flatten().and_then(|r| r.up);
+    let name = profile
+        .or(up.as_ref().map(|u| u.profile.clone()))
+        .unwrap_or_else(|| "kcp".into());
+    let mut p = crate::profile::load(&name)?;
+    if let Some(dex) = &mut p.dex {
+        dex.users = state.read_user_changes()?.apply(&dex.users);
+    }
+    state.create()?;
+    let (certs, secrets) = super::up::materials(&state, &p)?;
+    let opts = crate::plan::Options {
+        env: env.clone(),
+        port_offset: port_offset
+            .or(up.as_ref().map(|u| u.port_offset))
+            .unwrap_or(0),
+        image_overrides: crate::images::parse_overrides(
+            &up.as_ref().map(|u| u.images.clone()).unwrap_or_default(),
+        )?,
+        mirror: std::env::var(crate::images::MIRROR_ENV)
+            .ok()
+            .filter(|m| !m.is_empty())
+            .or(up.and_then(|u| u.mirror)),
+    };
+    let plan = crate::plan::build(&p, &opts, &certs, &secrets)?;
+    let files = match files_dir {
+        None => crate::compose::Files::Configs,
+        Some(dir) => {
+            let dir = std::path::absolute(&dir).map_err(Error::io("resolving --files-dir"))?;
+            write_files(&plan, &dir)?;
+            crate::compose::Files::Directory(dir)
+        }
+    };
+    let text = crate::compose::render(&plan, &files);
+    match file {
+        Some(f) => {
+            state::write_file(&f, text.as_bytes(), 0o600)?;
+            println!("{}", f.display());
+        }
+        None => print!("{text}"),
+    }
+    Ok(0)
+}
+
+/// The containers' files under `dir`, with their modes, and their owners when we may.
+fn write_files(plan: &crate::plan::Plan, dir: &Path) -> Result<()> {
+    for c in plan.all_containers() {
+        for f in &c.files {
+            let path = crate::compose::file_path(dir, &c.component, &f.path);
+            state::write_file(&path, f.content.as_bytes(), f.mode)?;
+            // Only root may give a file away; others get files owned by themselves.
+            let _ = std::os::unix::fs::chown(&path, Some(f.uid as u32), Some(f.gid as u32));
+        }
+    }
+    Ok(())
 }
 
 fn files_under(dir: &Path) -> Vec<PathBuf> {

@@ -83,26 +83,13 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
         service_cluster: args.service_cluster.clone(),
     };
 
-    let pki = Pki::open(&state.pki(), &env)?;
-    let mut certs = Certs {
-        ca_pem: pki.ca_pem().to_owned(),
-        leaves: BTreeMap::new(),
-    };
-    for (name, spec) in components::cert_requests(&profile) {
-        certs.leaves.insert(name.clone(), pki.ensure(&name, &spec)?);
-    }
     let mut opts = plan::Options {
         env: env.clone(),
         port_offset: args.port_offset.or(recorded_offset).unwrap_or(0),
         image_overrides: overrides,
         mirror,
     };
-    let mut secrets = Secrets::load(&state.secrets())?;
-    let before = secrets.clone();
-    components::ensure_secrets(&profile, &mut secrets)?;
-    if secrets != before {
-        secrets.save(&state.secrets())?;
-    }
+    let (certs, secrets) = materials(&state, &profile)?;
     let mut plan = plan::build(&profile, &opts, &certs, &secrets)?;
     // A new environment without --port-offset moves out of the way of what already
     // listens (another environment, say); a given or recorded offset is kept, and a
@@ -205,6 +192,26 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
             Err(error)
         }
     }
+}
+
+/// The environment's certificates (issued or reused from its PKI) and secrets (generated
+/// once, kept in secrets.yaml) that the profile needs.
+pub fn materials(state: &StateDir, profile: &profile::Profile) -> Result<(Certs, Secrets)> {
+    let pki = Pki::open(&state.pki(), &state.env)?;
+    let mut certs = Certs {
+        ca_pem: pki.ca_pem().to_owned(),
+        leaves: BTreeMap::new(),
+    };
+    for (name, spec) in components::cert_requests(profile) {
+        certs.leaves.insert(name.clone(), pki.ensure(&name, &spec)?);
+    }
+    let mut secrets = Secrets::load(&state.secrets())?;
+    let before = secrets.clone();
+    components::ensure_secrets(profile, &mut secrets)?;
+    if secrets != before {
+        secrets.save(&state.secrets())?;
+    }
+    Ok((certs, secrets))
 }
 
 /// Observe, check, diff, execute. Returns whether anything changed.
