@@ -163,25 +163,38 @@ impl<R: Runtime> Executor<'_, R> {
 
         self.volumes().await?;
 
-        match &diff.holder {
-            Action::Create | Action::Recreate { .. } => {
-                let h = &self.plan.holder;
-                let id = self
-                    .step(names::HOLDER, "create", rt.create_container(h, self.run))
-                    .await?;
-                self.step(names::HOLDER, "start", rt.start_container(&id))
-                    .await?;
-                self.reporter.emit(Event::ComponentReady {
-                    component: names::HOLDER.into(),
-                    millis: 0,
-                });
-            }
-            Action::Start { id } => {
-                self.step(names::HOLDER, "start", rt.start_container(id))
-                    .await?
-            }
-            Action::Keep { .. } => {}
-        }
+        // The holder is created first (components name it as their network), then
+        // started while the components' containers are created: a component waits for
+        // the holder's start (and its dependencies' readiness) only before its own start.
+        let holder_id = match &diff.holder {
+            Action::Create | Action::Recreate { .. } => Some(
+                self.step(
+                    names::HOLDER,
+                    "create",
+                    rt.create_container(&self.plan.holder, self.run),
+                )
+                .await?,
+            ),
+            Action::Start { id } => Some(id.clone()),
+            Action::Keep { .. } => None,
+        };
+        let holder_started = watch::channel(holder_id.is_none().then_some(true)).0;
+        let start_holder = async {
+            let result = match &holder_id {
+                Some(id) => self
+                    .step(names::HOLDER, "start", rt.start_container(id))
+                    .await
+                    .map(|()| {
+                        self.reporter.emit(Event::ComponentReady {
+                            component: names::HOLDER.into(),
+                            millis: 0,
+                        })
+                    }),
+                None => Ok(()),
+            };
+            holder_started.send_replace(Some(result.is_ok()));
+            result.map_err(Failure::from)
+        };
 
         let signals: Signals = self
             .plan
@@ -191,15 +204,23 @@ impl<R: Runtime> Executor<'_, R> {
             .collect();
         let tasks = self.plan.components.iter().map(|spec| {
             let signals = &signals;
+            let holder_started = &holder_started;
             async move {
                 let result = self
-                    .component(spec, &diff.components[&spec.component], signals)
+                    .component(
+                        spec,
+                        &diff.components[&spec.component],
+                        signals,
+                        holder_started,
+                    )
                     .await;
                 signals[&spec.component].send_replace(Some(result.is_ok()));
                 result
             }
         });
-        try_join_all(tasks).await?;
+        let (holder, components) = tokio::join!(start_holder, try_join_all(tasks));
+        holder?;
+        components?;
         Ok(())
     }
 
@@ -236,34 +257,57 @@ impl<R: Runtime> Executor<'_, R> {
         spec: &ContainerSpec,
         action: &Action,
         signals: &Signals,
+        holder_started: &watch::Sender<Option<bool>>,
     ) -> std::result::Result<(), Failure> {
         let name = spec.component.as_str();
-        for dep in &spec.depends_on {
-            let mut rx = signals[dep].subscribe();
-            let state = rx
-                .wait_for(|s| s.is_some())
-                .await
-                .map(|s| *s)
-                .unwrap_or(Some(false));
-            if state != Some(true) {
-                return Err(Error::Internal(format!("{name}: dependency {dep} failed")).into());
+        let wait_for = |signal: &watch::Sender<Option<bool>>, what: String| {
+            let mut rx = signal.subscribe();
+            async move {
+                let state = rx
+                    .wait_for(|s| s.is_some())
+                    .await
+                    .map(|s| *s)
+                    .unwrap_or(Some(false));
+                if state == Some(true) {
+                    Ok(())
+                } else {
+                    Err(Failure::from(Error::Internal(format!(
+                        "{name}: {what} failed"
+                    ))))
+                }
             }
-        }
+        };
+        // Before starting: the holder started, and every dependency ready.
+        let ready_to_start = || async {
+            wait_for(holder_started, "the holder".into()).await?;
+            for dep in &spec.depends_on {
+                wait_for(&signals[dep], format!("dependency {dep}")).await?;
+            }
+            Ok::<(), Failure>(())
+        };
         let start = Instant::now();
         let id = match action {
-            Action::Keep { id } => id.clone(),
+            Action::Keep { id } => {
+                ready_to_start().await?;
+                id.clone()
+            }
             Action::Start { id } => {
+                ready_to_start().await?;
                 self.step(name, "start", self.rt.start_container(id))
                     .await?;
                 id.clone()
             }
             Action::Create | Action::Recreate { .. } => {
+                // An init command runs in the namespace, before the container exists.
                 if let Some(init) = &spec.init {
+                    ready_to_start().await?;
                     self.run_init(spec, init).await?;
                 }
+                // Created at once (files copied in) while what it waits for starts up.
                 let id = self
                     .step(name, "create", self.rt.create_container(spec, self.run))
                     .await?;
+                ready_to_start().await?;
                 self.step(name, "start", self.rt.start_container(&id))
                     .await?;
                 id
@@ -437,19 +481,73 @@ pub async fn after_ready(
 
 /// Creates the plan's kcp objects that are missing.
 async fn run_bootstrap(b: &Bootstrapper, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
-    for obj in &plan.bootstrap {
-        if b.ensure(obj).await? {
-            reporter.emit(Event::Info {
-                message: format!(
-                    "created {} {} in {}",
-                    obj.body["kind"].as_str().unwrap_or("object"),
-                    obj.name,
-                    obj.cluster
-                ),
-            });
-        }
+    for wave in bootstrap_waves(&plan.bootstrap) {
+        // Within a wave, each workspace's objects in plan order (a CRD before its
+        // resources), the workspaces side by side.
+        try_join_all(wave.into_iter().map(|objs| async move {
+            for obj in objs {
+                ensure_one(b, obj, reporter).await?;
+            }
+            Ok::<(), Error>(())
+        }))
+        .await?;
     }
     Ok(())
+}
+
+async fn ensure_one(
+    b: &Bootstrapper,
+    obj: &crate::plan::KubeObject,
+    reporter: &dyn Reporter,
+) -> Result<()> {
+    if b.ensure(obj).await? {
+        reporter.emit(Event::Info {
+            message: format!(
+                "created {} {} in {}",
+                obj.body["kind"].as_str().unwrap_or("object"),
+                obj.name,
+                obj.cluster
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// The bootstrap objects in waves that may run concurrently: workspaces level by level
+/// (a parent before its children), then every workspace's other objects (each
+/// workspace's in order), then APIBindings (their exports exist by then).
+fn bootstrap_waves(objs: &[crate::plan::KubeObject]) -> Vec<Vec<Vec<&crate::plan::KubeObject>>> {
+    let kind = |o: &crate::plan::KubeObject| o.body["kind"].as_str().unwrap_or_default().to_owned();
+    let mut waves: Vec<Vec<Vec<&crate::plan::KubeObject>>> = vec![];
+    let mut levels: BTreeMap<usize, Vec<&crate::plan::KubeObject>> = BTreeMap::new();
+    for o in objs.iter().filter(|o| kind(o) == "Workspace") {
+        levels
+            .entry(o.cluster.matches(':').count())
+            .or_default()
+            .push(o);
+    }
+    for (_, ws) in levels {
+        waves.push(ws.into_iter().map(|o| vec![o]).collect());
+    }
+    let mut by_cluster: Vec<(String, Vec<&crate::plan::KubeObject>)> = vec![];
+    for o in objs
+        .iter()
+        .filter(|o| !matches!(kind(o).as_str(), "Workspace" | "APIBinding"))
+    {
+        match by_cluster.iter_mut().find(|(c, _)| *c == o.cluster) {
+            Some((_, v)) => v.push(o),
+            None => by_cluster.push((o.cluster.clone(), vec![o])),
+        }
+    }
+    waves.push(by_cluster.into_iter().map(|(_, v)| v).collect());
+    waves.push(
+        objs.iter()
+            .filter(|o| kind(o) == "APIBinding")
+            .map(|o| vec![o])
+            .collect(),
+    );
+    waves.retain(|w| !w.is_empty());
+    waves
 }
 
 fn millis(d: Duration) -> u64 {
@@ -600,6 +698,54 @@ mod tests {
                 .values()
                 .all(|a| matches!(a, Action::Recreate { .. }))
         );
+    }
+
+    #[test]
+    fn bootstrap_waves_keep_the_orders_that_matter() {
+        let p = profile::load("workshop").unwrap();
+        let plan = crate::plan::preview(
+            &p,
+            &Options {
+                env: "dev".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let waves = bootstrap_waves(&plan.bootstrap);
+        let flat: Vec<(usize, &str, &str)> = waves
+            .iter()
+            .enumerate()
+            .flat_map(|(i, w)| {
+                w.iter()
+                    .flatten()
+                    .map(move |o| (i, o.body["kind"].as_str().unwrap(), o.name.as_str()))
+            })
+            .collect();
+        let wave_of = |kind: &str, name: &str| {
+            flat.iter()
+                .find(|(_, k, n)| *k == kind && *n == name)
+                .unwrap_or_else(|| panic!("{kind} {name} in {flat:?}"))
+                .0
+        };
+        // Parents before children, everything else after the workspaces, bindings last.
+        assert!(wave_of("Workspace", "providers") < wave_of("Workspace", "example"));
+        assert!(wave_of("Workspace", "example") < wave_of("APIExport", "example.kcpenv.dev"));
+        assert!(
+            wave_of("APIExport", "example.kcpenv.dev")
+                < wave_of("APIBinding", "example.kcpenv.dev")
+        );
+        assert_eq!(flat.len(), plan.bootstrap.len());
+        // Within a workspace, the plan's order: the CRD before its PublishedResource.
+        let service: Vec<&str> = waves
+            .iter()
+            .flatten()
+            .find(|objs| objs.iter().any(|o| o.name == "crontabs"))
+            .unwrap()
+            .iter()
+            .map(|o| o.name.as_str())
+            .collect();
+        let at = |n: &str| service.iter().position(|x| *x == n).unwrap();
+        assert!(at("crontabs.example.kcpenv.dev") < at("crontabs"));
     }
 
     #[test]

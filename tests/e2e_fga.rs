@@ -188,95 +188,73 @@ fn grants_are_the_tuples_the_webhook_checks() {
         "the other grant stays"
     );
 
-    // Bad input: a resource, verb, group or workspace kcp does not serve.
-    let out = run(
-        &env,
-        &["grant", alice, "--verb", "list", "--resource", "configmap"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("did you mean: configmaps?"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(
-        &env,
-        &["grant", alice, "--verb", "frob", "--resource", "configmaps"],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("configmaps supports: create, delete"),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(
-        &env,
-        &[
-            "grant",
-            alice,
-            "--verb",
-            "get",
-            "--resource",
-            "widgets",
-            "--group",
-            "example.com",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("API group \"example.com\""),
-        "{}",
-        stderr(&out)
-    );
-    let out = run(
-        &env,
-        &[
-            "grant",
-            alice,
-            "--verb",
-            "get",
-            "--resource",
-            "configmaps",
-            "--workspace",
-            "root:nope",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    // A user Dex does not know: warned, written anyway.
-    let out = run(
-        &env,
-        &[
-            "grant",
-            "zed@example.com",
-            "--verb",
-            "list",
-            "--resource",
-            "secrets",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        stderr(&out).contains("is not a Dex user"),
-        "{}",
-        stderr(&out)
-    );
-    // An OpenFGA error in words: a relation the model lacks.
-    let out = run(
-        &env,
-        &[
-            "fga",
-            "write",
-            "user:x",
-            "no_such_relation",
-            "tenancy_kcp_io_workspace:orgs",
-        ],
-    );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        stderr(&out).contains("OpenFGA error while writing tuples"),
-        "{}",
-        stderr(&out)
-    );
+    // Bad input: a resource, verb, group or workspace kcp does not serve; an OpenFGA
+    // error in words (a relation the model lacks). Each: exit code, then the message.
+    let grant = |rest: &[&'static str]| [&["grant", alice][..], rest].concat();
+    for (args, code, says) in [
+        (
+            grant(&["--verb", "list", "--resource", "configmap"]),
+            2,
+            "did you mean: configmaps?",
+        ),
+        (
+            grant(&["--verb", "frob", "--resource", "configmaps"]),
+            2,
+            "configmaps supports: create, delete",
+        ),
+        (
+            grant(&[
+                "--verb",
+                "get",
+                "--resource",
+                "widgets",
+                "--group",
+                "example.com",
+            ]),
+            2,
+            "API group \"example.com\"",
+        ),
+        (
+            grant(&[
+                "--verb",
+                "get",
+                "--resource",
+                "configmaps",
+                "--workspace",
+                "root:nope",
+            ]),
+            2,
+            "kcpenv maps grants in root:orgs only",
+        ),
+        (
+            vec![
+                "fga",
+                "write",
+                "user:x",
+                "no_such_relation",
+                "tenancy_kcp_io_workspace:orgs",
+            ],
+            2,
+            "OpenFGA error while writing tuples",
+        ),
+        // A user Dex does not know: warned, written anyway.
+        (
+            vec![
+                "grant",
+                "zed@example.com",
+                "--verb",
+                "list",
+                "--resource",
+                "secrets",
+            ],
+            0,
+            "is not a Dex user",
+        ),
+    ] {
+        let out = run(&env, &args);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(says), "{args:?}: {}", stderr(&out));
+    }
 
     // fga write/delete round trip.
     ok(

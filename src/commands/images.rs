@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Instant;
 
 use serde_json::json;
 
@@ -16,7 +15,7 @@ use crate::plan;
 use crate::profile;
 use crate::runtime::Runtime;
 use crate::runtime::docker::DockerRuntime;
-use crate::ui::{self, Event};
+use crate::ui;
 
 /// (image, components using it) of the profile, in plan order.
 fn profile_images(name: &str) -> Result<Vec<(String, Vec<String>)>> {
@@ -104,37 +103,15 @@ async fn list(profile: &str, output: OutputFormat) -> Result<i32> {
 }
 
 async fn pull(profile: &str) -> Result<i32> {
-    let images = profile_images(profile)?;
+    let images: Vec<String> = profile_images(profile)?
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
     let rt = DockerRuntime::connect().await?;
     let reporter = ui::reporter(OutputFormat::Auto);
-    let (mut pulled, mut present) = (0, 0);
-    for (image, _) in images {
-        if rt.image_exists(&image).await? {
-            present += 1;
-            continue;
-        }
-        let start = Instant::now();
-        reporter.emit(Event::StepStarted {
-            component: image.clone(),
-            step: "pull".into(),
-        });
-        let progress = |p: crate::runtime::PullProgress| {
-            reporter.emit(Event::PullProgress {
-                image: p.image,
-                current: p.current,
-                total: p.total,
-            })
-        };
-        rt.pull_image(&image, &progress).await?;
-        reporter.emit(Event::StepFinished {
-            component: image.clone(),
-            step: "pull".into(),
-            millis: start.elapsed().as_millis() as u64,
-        });
-        pulled += 1;
-    }
+    let pulled = super::up::pull_missing(&rt, &images, reporter.as_ref()).await?;
     reporter.finish();
-    println!("{pulled} pulled, {present} already present");
+    println!("{pulled} pulled, {} already present", images.len() - pulled);
     Ok(0)
 }
 

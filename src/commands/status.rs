@@ -48,7 +48,7 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             names.push(o.component.clone());
         }
     }
-    let rows = join_all(names.iter().map(|name| {
+    let probes = join_all(names.iter().map(|name| {
         let (rt, prober, observed, record) = (&rt, &prober, &observed, &record);
         async move {
             let rec = record
@@ -81,24 +81,27 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
                 urls: rec.map(|r| r.urls.clone()).unwrap_or_default(),
             }
         }
-    }))
-    .await;
-    let all_ready = rows.iter().all(|r| r.ready);
-    // The store ids, asked live (they change when a memory datastore restarts).
-    let fga = match record.as_ref().and_then(|r| r.openfga.as_ref()) {
-        Some(f) => {
-            let store = match crate::fga::FgaClient::new(&f.api_url) {
-                Ok(c) => c
-                    .store_id(crate::components::openfga::ORGS_STORE)
-                    .await
-                    .ok()
-                    .flatten(),
-                Err(_) => None,
-            };
-            Some((f, store))
+    }));
+    // The store ids, asked live (they change when a memory datastore restarts), while
+    // the components are probed.
+    let store = async {
+        match record.as_ref().and_then(|r| r.openfga.as_ref()) {
+            Some(f) => {
+                let store = match crate::fga::FgaClient::new(&f.api_url) {
+                    Ok(c) => c
+                        .store_id(crate::components::openfga::ORGS_STORE)
+                        .await
+                        .ok()
+                        .flatten(),
+                    Err(_) => None,
+                };
+                Some((f, store))
+            }
+            None => None,
         }
-        None => None,
     };
+    let (rows, fga) = tokio::join!(probes, store);
+    let all_ready = rows.iter().all(|r| r.ready);
     let kubeconfig = state.kubeconfig();
 
     if ui::is_json(args.output) {

@@ -304,12 +304,23 @@ async fn check_ports<R: Runtime>(rt: &R, plan: &Plan, observed: &[Observed]) -> 
 
 /// Every image present before anything is created; missing ones are pulled.
 async fn ensure_images<R: Runtime>(rt: &R, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
-    let mut wanted: Vec<&str> = plan.all_containers().map(|c| c.image.as_str()).collect();
+    let wanted: Vec<String> = plan.all_containers().map(|c| c.image.clone()).collect();
+    pull_missing(rt, &wanted, reporter).await.map(drop)
+}
+
+/// Pulls those of `images` that are not present (in parallel, with progress events);
+/// returns how many were pulled.
+pub async fn pull_missing<R: Runtime>(
+    rt: &R,
+    images: &[String],
+    reporter: &dyn Reporter,
+) -> Result<usize> {
+    let mut wanted: Vec<&str> = images.iter().map(String::as_str).collect();
     wanted.sort();
     wanted.dedup();
-    try_join_all(wanted.into_iter().map(|image| async move {
+    let pulled = try_join_all(wanted.into_iter().map(|image| async move {
         if rt.image_exists(image).await? {
-            return Ok(());
+            return Ok(false);
         }
         let start = Instant::now();
         reporter.emit(Event::StepStarted {
@@ -336,10 +347,10 @@ async fn ensure_images<R: Runtime>(rt: &R, plan: &Plan, reporter: &dyn Reporter)
                 error: e.to_string(),
             }),
         }
-        r
+        r.map(|()| true)
     }))
     .await?;
-    Ok(())
+    Ok(pulled.into_iter().filter(|p| *p).count())
 }
 
 fn record(plan: &Plan, profile: &profile::Profile, up: UpRecord) -> EnvRecord {
