@@ -53,7 +53,7 @@ pub enum Command {
     List(ListArgs),
     /// Check this machine for what kcpenv needs; exit 13 when something blocks `up`.
     Doctor(DoctorArgs),
-    /// Write diagnostics for a helper.
+    /// Write diagnostics (logs) or a docker-compose file equivalent to the environment.
     Export(ExportArgs),
     /// Print the shell exports a script needs (KUBECONFIG, issuer, OpenFGA, …).
     Env(EnvExportArgs),
