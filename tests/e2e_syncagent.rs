@@ -152,6 +152,24 @@ fn objects_sync_down_and_status_flows_back() {
         crontabs_below(&service).is_empty()
     });
 
+    // status says which PublishedResources the agent published, and why one is not.
+    let status = stdout(&env.kcpenv(&["status"]).output().unwrap());
+    assert!(
+        status.contains("PublishedResource crontabs: published as APIResourceSchema "),
+        "{status}"
+    );
+    let missing = dir_with(
+        "missing.yaml",
+        "apiVersion: syncagent.kcp.io/v1alpha1\nkind: PublishedResource\nmetadata: {name: widgets}\nspec: {resource: {kind: Widget, apiGroup: nothere.example.dev, versions: [v1]}}\n",
+    );
+    kubectl_ok(&service, &["create", "-f", missing.1.to_str().unwrap()]);
+    let status = stdout(&env.kcpenv(&["status"]).output().unwrap());
+    assert!(
+        status.contains("PublishedResource widgets: NOT published: it names Widget.nothere.example.dev, which the service cluster has no CRD for"),
+        "{status}"
+    );
+    kubectl_ok(&service, &["delete", "publishedresource", "widgets"]);
+
     // A multicluster-runtime controller (multicluster-provider's apiexport example,
     // built from its Go module) on the slice kcpenv names, with the provider kubeconfig,
     // reconciles ConfigMaps in every workspace bound to the export.

@@ -100,7 +100,8 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             None => None,
         }
     };
-    let (rows, fga) = tokio::join!(probes, store);
+    let published = published_resources(&state, record.as_ref());
+    let (rows, fga, published) = tokio::join!(probes, store, published);
     let all_ready = rows.iter().all(|r| r.ready);
     let kubeconfig = state.kubeconfig();
 
@@ -122,6 +123,7 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
                 "stores": { crate::components::openfga::ORGS_STORE: store },
             })),
             "syncagent": record.as_ref().and_then(|r| r.syncagent.as_ref()),
+            "published_resources": published.iter().map(|p| json!({ "name": p.name, "published": p.published, "state": p.state })).collect::<Vec<_>>(),
             "kubeconfigs": record.as_ref().map(|r| r.kubeconfigs.keys().map(|k| state.named_kubeconfig(k)).collect::<Vec<_>>()),
             "components": rows.iter().map(|r| json!({
                 "name": r.component, "container": r.container, "state": r.state,
@@ -188,6 +190,9 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
                     .map(|w| format!("; bound in {w}"))
                     .unwrap_or_default(),
             );
+            for p in &published {
+                println!("  PublishedResource {}: {}", p.name, p.state);
+            }
             println!("  kubeconfigs: kcpenv kubeconfig --list");
         }
         if kubeconfig.exists() {
@@ -199,4 +204,78 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
 
 fn env_name_of(record: &Option<crate::state::EnvRecord>) -> String {
     record.as_ref().map(|r| r.env.clone()).unwrap_or_default()
+}
+
+struct Published {
+    name: String,
+    published: bool,
+    state: String,
+}
+
+/// With api-syncagent on a kcp-workspace service cluster: each PublishedResource and
+/// whether the agent published it (v0.7.0 records only the schema name in its status,
+/// so an unpublished one is explained by looking for the CRD it names). Empty when kcp
+/// cannot be asked.
+async fn published_resources(
+    state: &StateDir,
+    record: Option<&crate::state::EnvRecord>,
+) -> Vec<Published> {
+    let Some(record) = record else { return vec![] };
+    let (Some(sa), Some(kcp)) = (
+        record.syncagent.as_ref(),
+        record
+            .components
+            .iter()
+            .find(|c| c.name == crate::components::kcp::NAME)
+            .and_then(|c| c.urls.first()),
+    ) else {
+        return vec![];
+    };
+    let Some(ws) = &sa.service_workspace else {
+        return vec![];
+    };
+    let Ok(client) = crate::bootstrap::Bootstrapper::for_env(state, kcp) else {
+        return vec![];
+    };
+    let base = format!("/clusters/{ws}/apis");
+    let (pr_path, crd_path) = (
+        format!("{base}/syncagent.kcp.io/v1alpha1/publishedresources"),
+        format!("{base}/apiextensions.k8s.io/v1/customresourcedefinitions"),
+    );
+    let (prs, crds) = tokio::join!(client.get_json(&pr_path), client.get_json(&crd_path));
+    let items = |v: Result<Option<serde_json::Value>>| {
+        v.ok()
+            .flatten()
+            .and_then(|v| v["items"].as_array().cloned())
+            .unwrap_or_default()
+    };
+    let crds = items(crds);
+    items(prs)
+        .iter()
+        .map(|pr| {
+            let name = pr["metadata"]["name"].as_str().unwrap_or_default().to_owned();
+            let (kind, group) = (
+                pr["spec"]["resource"]["kind"].as_str().unwrap_or_default(),
+                pr["spec"]["resource"]["apiGroup"].as_str().unwrap_or_default(),
+            );
+            let schema = pr["status"]["resourceSchemaName"].as_str().unwrap_or_default();
+            let has_crd = crds
+                .iter()
+                .any(|c| c["spec"]["group"] == group && c["spec"]["names"]["kind"] == kind);
+            let state = if !schema.is_empty() {
+                format!("published as APIResourceSchema {schema}")
+            } else if !has_crd {
+                format!(
+                    "NOT published: it names {kind}.{group}, which the service cluster has no CRD for (create the CRD, or fix the PublishedResource)"
+                )
+            } else {
+                "not published yet (see `kcpenv logs syncagent`)".to_owned()
+            };
+            Published {
+                name,
+                published: !schema.is_empty(),
+                state,
+            }
+        })
+        .collect()
 }
