@@ -259,24 +259,16 @@ fn healthcheck(c: &ContainerSpec) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pki::CertPair;
     use crate::plan::{self, Certs, Options};
     use crate::profile;
     use crate::secrets::Secrets;
 
     fn plan_of(name: &str) -> Plan {
-        let p = profile::load(name).unwrap();
-        let mut certs = Certs::default();
-        for leaf in crate::components::cert_requests(&p).into_keys() {
-            certs.leaves.insert(leaf, CertPair::default());
-        }
-        let mut secrets = Secrets::default();
-        crate::components::ensure_secrets(&p, &mut secrets).unwrap();
         let opts = Options {
             env: "dev".into(),
             ..Default::default()
         };
-        plan::build(&p, &opts, &certs, &secrets).unwrap()
+        plan::preview(&profile::load(name).unwrap(), &opts).unwrap()
     }
 
     #[test]

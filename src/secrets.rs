@@ -26,7 +26,7 @@ pub struct Secrets {
     pub users: BTreeMap<String, UserSecret>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UserSecret {
     pub password: String,

@@ -148,6 +148,17 @@ pub struct EnvRecord {
     pub up: Option<UpRecord>,
 }
 
+impl EnvRecord {
+    /// kcp's URL on the host, when the environment runs kcp.
+    pub fn kcp_url(&self) -> Option<&str> {
+        self.components
+            .iter()
+            .find(|c| c.name == crate::components::kcp::NAME)
+            .and_then(|c| c.urls.first())
+            .map(String::as_str)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct UpRecord {
     /// An embedded profile's name, or the absolute path of the profile file.

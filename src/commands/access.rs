@@ -37,15 +37,10 @@ pub async fn run(mode: Mode, args: AccessArgs) -> Result<i32> {
             hint: "the webhook answers other workspaces through Platform Mesh accounts (per-organisation stores), which kcpenv does not create; use --workspace root:orgs".into(),
         });
     }
-    let kcp_url = record
-        .components
-        .iter()
-        .find(|c| c.name == crate::components::kcp::NAME)
-        .and_then(|c| c.urls.first())
-        .ok_or_else(|| Error::Usage {
-            message: format!("environment {env:?} has no kcp"),
-            hint: "use the oidc-fga profile".into(),
-        })?;
+    let kcp_url = record.kcp_url().ok_or_else(|| Error::Usage {
+        message: format!("environment {env:?} has no kcp"),
+        hint: "use the oidc-fga profile".into(),
+    })?;
     let kcp = Bootstrapper::for_env(&state, kcp_url)?;
     access::check_served(
         &kcp,

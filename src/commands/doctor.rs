@@ -18,6 +18,7 @@ use crate::state::{self, StateDir};
 use crate::ui;
 
 use super::env_name;
+use super::up::on_path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -259,11 +260,6 @@ pub async fn run(args: DoctorArgs) -> Result<i32> {
         );
     }
     Ok(if blocked { exit::DOCTOR } else { exit::OK })
-}
-
-fn on_path(bin: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }
 
 fn existing_ancestor(p: &Path) -> std::path::PathBuf {

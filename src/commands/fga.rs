@@ -17,6 +17,7 @@ pub async fn run(args: FgaArgs) -> Result<i32> {
     let state = StateDir::for_env(&env)?;
     let (_, client, store) = open_store(&env, &state, &args.store).await?;
     let json = ui::is_json(args.output);
+    let delete = matches!(args.command, FgaCommand::Delete { .. });
     match args.command {
         FgaCommand::Tuples => {
             let mut tuples = client.read(&store).await?;
@@ -33,27 +34,24 @@ pub async fn run(args: FgaArgs) -> Result<i32> {
             user,
             relation,
             object,
-        } => {
-            let t = FgaTuple {
-                user,
-                relation,
-                object,
-            };
-            client.write(&store, std::slice::from_ref(&t), &[]).await?;
-            println!("wrote: {} {} {}", t.user, t.relation, t.object);
         }
-        FgaCommand::Delete {
+        | FgaCommand::Delete {
             user,
             relation,
             object,
         } => {
-            let t = FgaTuple {
+            let t = [FgaTuple {
                 user,
                 relation,
                 object,
+            }];
+            let (writes, deletes, done): (&[FgaTuple], &[FgaTuple], _) = if delete {
+                (&[], &t, "deleted")
+            } else {
+                (&t, &[], "wrote")
             };
-            client.write(&store, &[], std::slice::from_ref(&t)).await?;
-            println!("deleted: {} {} {}", t.user, t.relation, t.object);
+            client.write(&store, writes, deletes).await?;
+            println!("{done}: {} {} {}", t[0].user, t[0].relation, t[0].object);
         }
         FgaCommand::Model => {
             let model = client.latest_model(&store).await?.unwrap_or_default();

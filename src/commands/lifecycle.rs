@@ -8,7 +8,7 @@
 use futures_util::future::try_join_all;
 use serde_json::json;
 
-use crate::cli::{EnvArgs, StartArgs, StopArgs, UpArgs};
+use crate::cli::{StartArgs, StopArgs};
 use crate::error::{Error, Result};
 use crate::names;
 use crate::runtime::docker::DockerRuntime;
@@ -32,14 +32,13 @@ pub async fn stop(args: StopArgs) -> Result<i32> {
     // Components before the holder whose namespace they use.
     let (holders, others): (Vec<&Observed>, Vec<&Observed>) =
         running.iter().partition(|c| c.component == names::HOLDER);
-    // kcp shuts its embedded etcd down cleanly on SIGTERM: give it time.
-    let timeout = |c: &Observed| if c.component == "kcp" { 20 } else { 10 };
     reporter.emit(Event::StepStarted {
         component: env.clone(),
         step: format!("stop {} container(s)", running.len()),
     });
-    try_join_all(others.iter().map(|c| rt.stop_container(&c.id, timeout(c)))).await?;
-    try_join_all(holders.iter().map(|c| rt.stop_container(&c.id, 2))).await?;
+    // Each with the stop timeout of its spec (kcp's fits its etcd's clean shutdown).
+    try_join_all(others.iter().map(|c| rt.stop_container(&c.id))).await?;
+    try_join_all(holders.iter().map(|c| rt.stop_container(&c.id))).await?;
     reporter.emit(Event::StepFinished {
         component: env.clone(),
         step: format!("stop {} container(s)", running.len()),
@@ -84,18 +83,7 @@ pub async fn start(args: StartArgs) -> Result<i32> {
             message: format!("environment {env:?} has no record of how it was brought up"),
             hint: "run `kcpenv up` with its profile once; start works after that".into(),
         })?;
-    let args = UpArgs {
-        env: EnvArgs { name: env.clone() },
-        profile: up.profile,
-        port_offset: Some(up.port_offset),
-        wait_timeout: args.wait_timeout,
-        images: up.images,
-        service_cluster: up.service_cluster,
-        keep_on_failure: false,
-        output: args.output,
-        lock_timeout: args.lock_timeout,
-    };
-    super::up::run_with(args, up.mirror).await
+    super::up::rerun(&env, up, args.output, args.wait_timeout, args.lock_timeout).await
 }
 
 /// The environment's containers; none is "does not exist" (after `down`, too).

@@ -61,11 +61,13 @@ pub async fn run(args: ListArgs) -> Result<i32> {
                 .unwrap_or_default(),
             port_offset: record.as_ref().map(|r| r.port_offset),
             url: record.as_ref().and_then(|r| {
-                r.components
-                    .iter()
-                    .find(|c| c.name == "kcp")
-                    .or_else(|| r.components.iter().find(|c| !c.urls.is_empty()))
-                    .and_then(|c| c.urls.first().cloned())
+                r.kcp_url()
+                    .or_else(|| {
+                        r.components
+                            .iter()
+                            .find_map(|c| c.urls.first().map(String::as_str))
+                    })
+                    .map(str::to_owned)
             }),
             state: state.into(),
             containers: cs.len(),

@@ -18,13 +18,8 @@ pub async fn run(args: EnvExportArgs) -> Result<i32> {
     if state.kubeconfig().is_file() {
         vars.push(("KUBECONFIG", state.kubeconfig().display().to_string()));
     }
-    if let Some(url) = record
-        .components
-        .iter()
-        .find(|c| c.name == crate::components::kcp::NAME)
-        .and_then(|c| c.urls.first())
-    {
-        vars.push(("KCPENV_KCP_URL", url.clone()));
+    if let Some(url) = record.kcp_url() {
+        vars.push(("KCPENV_KCP_URL", url.to_owned()));
     }
     if let Some(o) = &record.oidc {
         vars.push(("KCPENV_OIDC_ISSUER", o.issuer.clone()));

@@ -221,14 +221,7 @@ async fn published_resources(
     record: Option<&crate::state::EnvRecord>,
 ) -> Vec<Published> {
     let Some(record) = record else { return vec![] };
-    let (Some(sa), Some(kcp)) = (
-        record.syncagent.as_ref(),
-        record
-            .components
-            .iter()
-            .find(|c| c.name == crate::components::kcp::NAME)
-            .and_then(|c| c.urls.first()),
-    ) else {
+    let (Some(sa), Some(kcp)) = (record.syncagent.as_ref(), record.kcp_url()) else {
         return vec![];
     };
     let Some(ws) = &sa.service_workspace else {

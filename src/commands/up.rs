@@ -39,6 +39,30 @@ pub async fn run(args: UpArgs) -> Result<i32> {
     run_with(args, mirror).await
 }
 
+/// `up` again exactly as the environment was last brought up (`users add`, `start`).
+pub async fn rerun(
+    env: &str,
+    up: crate::state::UpRecord,
+    output: crate::cli::OutputFormat,
+    wait_timeout: Duration,
+    lock_timeout: Duration,
+) -> Result<i32> {
+    let args = UpArgs {
+        env: crate::cli::EnvArgs {
+            name: env.to_owned(),
+        },
+        profile: up.profile,
+        port_offset: Some(up.port_offset),
+        wait_timeout,
+        images: up.images,
+        service_cluster: up.service_cluster,
+        keep_on_failure: false,
+        output,
+        lock_timeout,
+    };
+    run_with(args, up.mirror).await
+}
+
 /// `up` with the image mirror given explicitly (commands that re-run `up` pass the one
 /// the environment was created with).
 pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
@@ -432,14 +456,16 @@ fn write_outputs(state: &StateDir, plan: &Plan, record: &EnvRecord) -> Result<()
     state.write_env(record)
 }
 
+/// Whether an executable named `bin` is in a directory of PATH.
+pub fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
+}
+
 /// What would stop an interactive OIDC login on this host; not a failure of `up`
 /// (scripts use `kcpenv token` or `kubeconfig --user … --non-interactive`).
 fn login_warnings() -> Vec<String> {
     let mut out = vec![];
-    let on_path = |bin: &str| {
-        std::env::var_os("PATH")
-            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
-    };
     if !on_path("kubectl-oidc_login") {
         out.push(
             "warning: kubelogin is not installed; the OIDC context needs it: `kubectl krew install oidc-login`, or put kubelogin on PATH as kubectl-oidc_login".into(),

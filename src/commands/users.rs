@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::cli::{EnvArgs, OutputFormat, UpArgs, UsersArgs, UsersCommand};
+use crate::cli::{OutputFormat, UsersArgs, UsersCommand};
 use crate::error::{Error, Result};
 use crate::profile::{UserDecl, check_email};
 use crate::secrets::Secrets;
@@ -144,19 +144,9 @@ async fn reconcile(record: &EnvRecord, env: &str, output: OutputFormat) -> Resul
         message: format!("environment {env:?} was created by an older kcpenv"),
         hint: "run `kcpenv up` once more, then retry".into(),
     })?;
-    let args = UpArgs {
-        env: EnvArgs {
-            name: env.to_owned(),
-        },
-        profile: up.profile,
-        port_offset: Some(up.port_offset),
-        wait_timeout: Duration::from_secs(300),
-        images: up.images,
-        service_cluster: up.service_cluster,
-        keep_on_failure: false,
-        output,
-        lock_timeout: Duration::from_secs(300),
-    };
     // The summary `up` prints goes to stdout; ours follows it.
-    super::up::run_with(args, up.mirror).await.map(|_| ())
+    let five_minutes = Duration::from_secs(300);
+    super::up::rerun(env, up, output, five_minutes, five_minutes)
+        .await
+        .map(drop)
 }

@@ -18,7 +18,7 @@ use bollard::query_parameters::{
     CreateImageOptionsBuilder, ImportImageOptionsBuilder, InspectContainerOptions,
     ListContainersOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, RemoveVolumeOptionsBuilder, StartContainerOptions,
-    StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
@@ -215,11 +215,13 @@ impl Runtime for DockerRuntime {
         .await
     }
 
-    async fn stop_container(&self, id: &str, timeout: u32) -> Result<()> {
-        let opts = StopContainerOptionsBuilder::default()
-            .t(timeout as i32)
-            .build();
-        match self.docker.stop_container(id, Some(opts)).await {
+    async fn stop_container(&self, id: &str) -> Result<()> {
+        // No `t`: the engine uses the container's own StopTimeout (translate sets it).
+        match self
+            .docker
+            .stop_container(id, None::<bollard::query_parameters::StopContainerOptions>)
+            .await
+        {
             Ok(()) => Ok(()),
             Err(e) if is_not_found(&e) => Ok(()),
             // 304: already stopped.

@@ -133,9 +133,9 @@ pub trait Runtime: Send + Sync {
     fn exec(&self, id: &str, command: &[String]) -> impl Future<Output = Result<i64>> + Send;
     /// Every container of every kcpenv environment.
     fn list_all_containers(&self) -> impl Future<Output = Result<Vec<Observed>>> + Send;
-    /// Stops the container (SIGTERM, then SIGKILL after `timeout` seconds); a stopped or
-    /// missing container is not an error.
-    fn stop_container(&self, id: &str, timeout: u32) -> impl Future<Output = Result<()>> + Send;
+    /// Stops the container (SIGTERM, then SIGKILL after the stop timeout it was created
+    /// with); a stopped or missing container is not an error.
+    fn stop_container(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// `docker image inspect` as JSON; None when the image is not present.
     fn inspect_image_json(
         &self,
