@@ -20,18 +20,7 @@ fn global(env: &Env, args: &[&str]) -> std::process::Output {
 }
 
 fn web(image: &str, port: u16) -> String {
-    format!(
-        r#"
-holder: {{ image: {image}, shell: /busybox/sh }}
-containers:
-  web:
-    image: {image}
-    command: ["/busybox/httpd", "-f", "-p", "{{{{ ports.http }}}}", "-h", "/www"]
-    ports: {{ http: {port} }}
-    files: [{{ path: /www/index.html, content: "hi" }}]
-    readiness: {{ http: {{ port: http, path: /index.html }} }}
-"#
-    )
+    common::httpd_profile(image, port, "hi")
 }
 
 #[test]

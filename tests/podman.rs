@@ -31,20 +31,7 @@ fn lifecycle_on_podman() {
     let env = Env::new("podman-main");
     let profile = env.profile(
         "p.yaml",
-        &format!(
-            r#"
-holder: {{ image: {image}, shell: /busybox/sh }}
-containers:
-  web:
-    image: {image}
-    command: ["/busybox/httpd", "-f", "-p", "{{{{ ports.http }}}}", "-h", "/www"]
-    ports: {{ http: 18280 }}
-    files: [{{ path: /www/index.html, content: "hello from podman" }}]
-    volumes: [{{ name: data, path: /data }}]
-    readiness: {{ http: {{ port: http, path: /index.html }} }}
-"#,
-            image = common::TEST_IMAGE
-        ),
+        &common::httpd_profile(common::TEST_IMAGE, 18280, "hello from podman"),
     );
     let out = env.kcpenv(&["up", "-p", &profile]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

@@ -129,6 +129,24 @@ impl Drop for Env {
     }
 }
 
+/// A profile with busybox's httpd serving `page` at /index.html on `port`, with a data
+/// volume, and the same image as holder.
+pub fn httpd_profile(image: &str, port: u16, page: &str) -> String {
+    format!(
+        r#"
+holder: {{ image: {image}, shell: /busybox/sh }}
+containers:
+  web:
+    image: {image}
+    command: ["/busybox/httpd", "-f", "-p", "{{{{ ports.http }}}}", "-h", "/www"]
+    ports: {{ http: {port} }}
+    files: [{{ path: /www/index.html, content: "{page}" }}]
+    volumes: [{{ name: data, path: /data }}]
+    readiness: {{ http: {{ port: http, path: /index.html }} }}
+"#
+    )
+}
+
 pub fn docker(args: &[&str]) -> String {
     let out = StdCommand::new("docker")
         .args(args)
