@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::error::{Error, Result};
 use crate::plan::{KubeObject, KubeconfigSpec, ServedWait};
+use crate::service_cluster::{Access, Auth};
 
 pub struct Bootstrapper {
     client: reqwest::Client,
@@ -44,22 +45,97 @@ impl Bootstrapper {
         cert_pem: &str,
         key_pem: &str,
     ) -> Result<Bootstrapper> {
-        let err = |e: reqwest::Error| Error::Internal(format!("building the kcp client: {e}"));
-        let identity =
-            reqwest::Identity::from_pem(format!("{cert_pem}{key_pem}").as_bytes()).map_err(err)?;
-        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).map_err(err)?;
-        let client = reqwest::Client::builder()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
-            .identity(identity)
-            .no_proxy()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(err)?;
-        Ok(Bootstrapper {
-            client,
+        Self::for_access(&Access {
             server: server.to_owned(),
+            ca_pem: Some(ca_pem.to_owned()),
+            insecure: false,
+            tls_server_name: None,
+            auth: Auth::ClientCert {
+                cert_pem: cert_pem.to_owned(),
+                key_pem: key_pem.to_owned(),
+            },
         })
+    }
+
+    /// A client for any API server, as a flattened kubeconfig context describes it.
+    pub fn for_access(access: &Access) -> Result<Bootstrapper> {
+        let err = |e: reqwest::Error| {
+            Error::Internal(format!("building a client for {}: {e}", access.server))
+        };
+        let mut builder = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(10));
+        // A kubeconfig's CA data may be a bundle (kcp's self-signed mode: leaf and CA).
+        if let Some(ca) = &access.ca_pem {
+            builder = builder.tls_built_in_root_certs(false);
+            for cert in reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(err)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        if access.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        match &access.auth {
+            Auth::ClientCert { cert_pem, key_pem } => {
+                builder = builder.identity(
+                    reqwest::Identity::from_pem(format!("{cert_pem}{key_pem}").as_bytes())
+                        .map_err(err)?,
+                );
+            }
+            Auth::Token(token) => {
+                let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                    .map_err(|_| Error::Internal("the token is not a valid header value".into()))?;
+                value.set_sensitive(true);
+                builder = builder.default_headers(reqwest::header::HeaderMap::from_iter([(
+                    reqwest::header::AUTHORIZATION,
+                    value,
+                )]));
+            }
+            Auth::Anonymous => {}
+        }
+        let mut server = access.server.clone();
+        // The certificate names another host than the one dialled: connect to the
+        // address, verify as the name.
+        if let Some(name) = &access.tls_server_name
+            && let Ok(mut url) = reqwest::Url::parse(&access.server)
+            && url.host_str() != Some(name.as_str())
+        {
+            let port = url.port_or_known_default().unwrap_or(443);
+            let addrs: Vec<std::net::SocketAddr> = std::net::ToSocketAddrs::to_socket_addrs(&(
+                url.host_str().unwrap_or_default(),
+                port,
+            ))
+            .map(Iterator::collect)
+            .unwrap_or_default();
+            if name.parse::<std::net::IpAddr>().is_err() && url.set_host(Some(name)).is_ok() {
+                builder = builder.resolve_to_addrs(name, &addrs);
+                server = url.as_str().trim_end_matches('/').to_owned();
+            }
+        }
+        Ok(Bootstrapper {
+            client: builder.build().map_err(err)?,
+            server,
+        })
+    }
+
+    /// `/clusters/<ws>` for a kcp workspace; nothing for `""` (the server's own root: a
+    /// plain Kubernetes API server, or a kubeconfig already pointing into a workspace).
+    fn at(&self, cluster: &str) -> String {
+        if cluster.is_empty() {
+            self.server.clone()
+        } else {
+            format!("{}/clusters/{cluster}", self.server)
+        }
+    }
+
+    /// The HTTP status of a GET of `path` (errors only when there is no answer).
+    pub async fn get_status(&self, path: &str) -> std::result::Result<u16, String> {
+        self.client
+            .get(format!("{}{path}", self.server))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+            .map_err(|e| error_chain(&e))
     }
 
     /// Waits (up to 2 minutes) until kcp's discovery in `w.cluster` lists `w.resource`
@@ -67,16 +143,11 @@ impl Bootstrapper {
     /// serves no aggregated discovery under /clusters/, so clients use these.)
     pub async fn wait_served(&self, w: &ServedWait) -> Result<()> {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
-        let base = format!("/clusters/{}/apis", w.cluster);
+        let base = format!("{}/apis", self.at(&w.cluster));
         loop {
-            let groups = self
-                .get_json(&base)
-                .await
-                .ok()
-                .flatten()
-                .unwrap_or_default();
+            let groups = self.get_url(&base).await.ok().flatten().unwrap_or_default();
             let version = self
-                .get_json(&format!("{base}/{}/{}", w.group, w.version))
+                .get_url(&format!("{base}/{}/{}", w.group, w.version))
                 .await
                 .ok()
                 .flatten()
@@ -86,8 +157,8 @@ impl Bootstrapper {
             }
             if std::time::Instant::now() >= deadline {
                 return Err(Error::Internal(format!(
-                    "after 2 minutes, kcp's discovery in {} still lists no {} in {}/{}",
-                    w.cluster, w.resource, w.group, w.version
+                    "after 2 minutes, the discovery of {base} still lists no {} in {}/{}",
+                    w.resource, w.group, w.version
                 )));
             }
             tokio::time::sleep(Duration::from_millis(300)).await;
@@ -97,14 +168,17 @@ impl Bootstrapper {
     /// GETs `path` (e.g. `/clusters/root/api/v1`): Ok(None) on 403/404 (kcp answers
     /// 403 for a workspace that does not exist).
     pub async fn get_json(&self, path: &str) -> Result<Option<serde_json::Value>> {
-        let url = format!("{}{path}", self.server);
+        self.get_url(&format!("{}{path}", self.server)).await
+    }
+
+    async fn get_url(&self, url: &str) -> Result<Option<serde_json::Value>> {
         let failed = |e: String| Error::Usage {
             message: format!("cannot read {url} from kcp: {e}"),
             hint: "is the environment up? `kcpenv status` shows kcp's state".into(),
         };
         let r = self
             .client
-            .get(&url)
+            .get(url)
             .send()
             .await
             .map_err(|e| failed(e.to_string()))?;
@@ -122,8 +196,11 @@ impl Bootstrapper {
 
     /// Creates `obj` unless it exists; returns whether it was created.
     pub async fn ensure(&self, obj: &KubeObject) -> Result<bool> {
-        let collection = format!("{}/clusters/{}{}", self.server, obj.cluster, obj.collection);
-        let what = format!("{} {} in {}", kind(obj), obj.name, obj.cluster);
+        let collection = format!("{}{}", self.at(&obj.cluster), obj.collection);
+        let what = match obj.cluster.as_str() {
+            "" => format!("{} {} on {}", kind(obj), obj.name, self.server),
+            ws => format!("{} {} in {ws}", kind(obj), obj.name),
+        };
         let failed = |e: String| Error::Internal(format!("creating {what}: {e}"));
         let get = self
             .client
@@ -187,10 +264,7 @@ impl Bootstrapper {
     /// A new workspace serves its API only once its phase is Ready (a second or two);
     /// commands run right after `up` must find it usable.
     async fn wait_workspace_ready(&self, obj: &KubeObject) -> std::result::Result<(), String> {
-        let url = format!(
-            "{}/clusters/{}{}/{}",
-            self.server, obj.cluster, obj.collection, obj.name
-        );
+        let url = format!("{}{}/{}", self.at(&obj.cluster), obj.collection, obj.name);
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         let mut phase = String::new();
         while std::time::Instant::now() < deadline {
@@ -229,4 +303,16 @@ fn lists(groups: &serde_json::Value, version: &serde_json::Value, w: &ServedWait
         && each(version, "resources")
             .iter()
             .any(|r| r["name"] == w.resource.as_str())
+}
+
+/// reqwest's error with its causes ("error sending request: … Connection refused").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

@@ -107,6 +107,10 @@ pub struct DoctorArgs {
     /// The port offset to check the ports at (default: the environment's, else 0).
     #[arg(long)]
     pub port_offset: Option<u16>,
+    /// With api-syncagent: the service cluster to check, as for `up` (default: the
+    /// profile's). An existing one (`kubeconfig:PATH`) is read, asked and routed.
+    #[arg(long, value_name = "MODE")]
+    pub service_cluster: Option<String>,
     #[arg(long, short = 'o', value_enum, default_value = "auto")]
     pub output: OutputFormat,
 }

@@ -55,12 +55,20 @@ pub fn document(plan: &Plan, files: &Files) -> Value {
         }
         services.insert(c.component.clone(), service(c, files, &mut configs));
     }
-    json!({
+    let mut doc = json!({
         "name": format!("kcpenv-{}-compose", plan.env),
         "services": services,
         "volumes": volumes,
         "configs": configs,
-    })
+    });
+    // The holder on an existing network (an existing service cluster's): not compose's.
+    if let Network::Holder {
+        network: Some(n), ..
+    } = &plan.holder.network
+    {
+        doc["networks"] = json!({ n.clone(): { "external": true } });
+    }
+    doc
 }
 
 fn service(
@@ -92,12 +100,15 @@ fn service(
         (None, None) => {}
     }
     match &c.network {
-        Network::Holder { publish } => {
+        Network::Holder { publish, network } => {
             let ports: Vec<String> = publish
                 .iter()
                 .map(|p| format!("{}:{}:{}", p.host_ip, p.port, p.port))
                 .collect();
             s.insert("ports".into(), json!(ports));
+            if let Some(n) = network {
+                s.insert("networks".into(), json!([n]));
+            }
         }
         Network::JoinHolder => {
             s.insert(

@@ -23,6 +23,9 @@ pub mod exit {
     pub const DENIED: i32 = 12;
     /// `kcpenv doctor`: something blocks `up`.
     pub const DOCTOR: i32 = 13;
+    /// api-syncagent's service cluster (`kubeconfig:PATH`) cannot be used: its file,
+    /// its credentials, or its API server out of reach.
+    pub const SERVICE_CLUSTER: i32 = 14;
     pub const INTERRUPTED: i32 = 130;
 }
 
@@ -103,6 +106,13 @@ pub enum Error {
         status: Option<u16>,
     },
 
+    #[error("service cluster {origin}: {message}")]
+    ServiceCluster {
+        origin: String,
+        message: String,
+        hint: String,
+    },
+
     #[error("interrupted")]
     Interrupted,
 
@@ -138,6 +148,7 @@ impl Error {
                 ..
             } => exit::USAGE,
             OpenFga { .. } => exit::NOT_READY,
+            ServiceCluster { .. } => exit::SERVICE_CLUSTER,
             Interrupted => exit::INTERRUPTED,
             Io { .. } | Internal(_) => exit::INTERNAL,
         }
@@ -185,7 +196,7 @@ impl Error {
             }
             EnvNotFound { .. } => "create it with `kcpenv up` (environments are named with --name)".into(),
             UnknownComponent { known, .. } => format!("components: {}", known.join(", ")),
-            Usage { hint, .. } => hint.clone(),
+            Usage { hint, .. } | ServiceCluster { hint, .. } => hint.clone(),
             LoginFailed { .. } => {
                 "check the password (`kcpenv token` uses the one in the environment's secrets.yaml unless --password is given)".into()
             }

@@ -19,6 +19,7 @@ mod reconcile;
 mod render;
 mod runtime;
 mod secrets;
+mod service_cluster;
 mod state;
 mod ui;
 

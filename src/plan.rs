@@ -22,6 +22,9 @@ pub struct Options {
     pub port_offset: u16,
     pub image_overrides: BTreeMap<String, String>,
     pub mirror: Option<String>,
+    /// api-syncagent's service cluster when it is an existing one (`kubeconfig:PATH`),
+    /// read and routed by `up`; without it such a plan gets a placeholder (previews).
+    pub service_cluster: Option<crate::service_cluster::External>,
 }
 
 /// Certificates the plan may embed, keyed by the names `components::cert_requests` gave.
@@ -58,6 +61,18 @@ pub struct Plan {
     /// Kubeconfigs besides the admin one (the sync agent's, the service cluster's, …).
     pub kubeconfigs: Vec<NamedKubeconfig>,
     pub waits: Vec<ServedWait>,
+    /// An existing service cluster's objects, created with its kubeconfig's credentials.
+    pub service: Option<ServiceSide>,
+}
+
+/// What kcpenv creates on an existing service cluster (`kubeconfig:PATH`) and waits for
+/// there, through the kubeconfig's own credentials. Objects and waits have no
+/// workspace (`cluster` is empty): the kubeconfig's server is the cluster.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServiceSide {
+    pub access: crate::service_cluster::Access,
+    pub objects: Vec<KubeObject>,
+    pub waits: Vec<ServedWait>,
 }
 
 impl Plan {
@@ -66,7 +81,7 @@ impl Plan {
     }
     pub fn published_ports(&self) -> &[PortBinding] {
         match &self.holder.network {
-            Network::Holder { publish } => publish,
+            Network::Holder { publish, .. } => publish,
             Network::JoinHolder => &[],
         }
     }
@@ -110,8 +125,14 @@ impl ContainerSpec {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "mode")]
 pub enum Network {
-    /// Owns the shared network namespace and publishes these ports.
-    Holder { publish: Vec<PortBinding> },
+    /// Owns the shared network namespace and publishes these ports; on the engine's
+    /// default bridge, or on `network` (to reach an existing service cluster there).
+    Holder {
+        publish: Vec<PortBinding>,
+        // Skipped when absent so the config hash of existing holders stays the same.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        network: Option<String>,
+    },
     /// Joins the holder's namespace (`network_mode: container:<holder>`).
     JoinHolder,
 }
@@ -324,7 +345,7 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
         certs,
         secrets,
     };
-    let planned = components::plan(profile, &ctx)?;
+    let planned = components::plan(profile, &ctx, opts.service_cluster.as_ref())?;
 
     let mut comps = order_by_dependencies(planned.containers)?;
     let publish: Vec<PortBinding> = comps.iter().flat_map(|c| c.1.iter().cloned()).collect();
@@ -341,7 +362,10 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
         ]),
         env: BTreeMap::new(),
         user: None,
-        network: Network::Holder { publish },
+        network: Network::Holder {
+            publish,
+            network: planned.holder_network,
+        },
         volumes: vec![],
         files: vec![],
         init: None,
@@ -381,6 +405,7 @@ pub fn build(profile: &Profile, opts: &Options, certs: &Certs, secrets: &Secrets
         fga: planned.fga,
         kubeconfigs: planned.kubeconfigs,
         waits: planned.waits,
+        service: planned.service,
     })
 }
 
@@ -556,6 +581,100 @@ mod tests {
         o.image_overrides.insert("dex".into(), "dex:x".into());
         let e = build(&p, &o, &certs(), &Secrets::default()).unwrap_err();
         assert!(e.to_string().contains("dex=dex:x"), "{e}");
+    }
+
+    /// `kubeconfig:PATH`: the holder joins the cluster's network, the agent gets the
+    /// routed view, and the service side goes through the kubeconfig, not kcp.
+    #[test]
+    fn an_existing_service_cluster_is_planned_apart_from_kcp() {
+        use crate::service_cluster::{Access, Auth, External};
+        let mut p = profile::load("syncagent").unwrap();
+        p.syncagent.as_mut().unwrap().service_cluster = "kubeconfig:/k#kind-kind".into();
+        let mut certs = certs();
+        for (leaf, _) in components::cert_requests(&p) {
+            certs.leaves.entry(leaf).or_default();
+        }
+        let host = Access {
+            server: "https://127.0.0.1:40123".into(),
+            ca_pem: Some("CA".into()),
+            insecure: false,
+            tls_server_name: None,
+            auth: Auth::Token("t0ken".into()),
+        };
+        let inside = Access {
+            server: "https://kind-control-plane:6443".into(),
+            tls_server_name: Some("127.0.0.1".into()),
+            ..host.clone()
+        };
+        let mut o = opts(0);
+        o.service_cluster = Some(External {
+            source: "kubeconfig:/k#kind-kind".into(),
+            host: host.clone(),
+            inside,
+            network: Some("kind".into()),
+        });
+        let plan = build(&p, &o, &certs, &Secrets::default()).unwrap();
+        assert!(matches!(
+            &plan.holder.network,
+            Network::Holder { network: Some(n), .. } if n == "kind"
+        ));
+        let agent = plan
+            .components
+            .iter()
+            .find(|c| c.component == "syncagent")
+            .unwrap();
+        let service = agent
+            .files
+            .iter()
+            .find(|f| f.path.ends_with("service/kubeconfig"))
+            .unwrap();
+        assert!(
+            service
+                .content
+                .contains("server: https://kind-control-plane:6443")
+        );
+        assert!(service.content.contains("tls-server-name: 127.0.0.1"));
+        assert!(service.content.contains("token: t0ken") && service.secret);
+
+        let side = plan.service.as_ref().unwrap();
+        assert_eq!(side.access, host);
+        assert!(side.objects.iter().all(|o| o.cluster.is_empty()));
+        assert!(
+            side.objects
+                .iter()
+                .any(|o| o.name == "publishedresources.syncagent.kcp.io")
+        );
+        // No RoleBinding for kcpenv's agent identity: the kubeconfig's identity acts.
+        assert!(
+            !side
+                .objects
+                .iter()
+                .any(|o| o.body["kind"] == "ClusterRoleBinding")
+        );
+        assert_eq!(side.waits.len(), 1);
+        // Nothing of the service side in kcp, and no service workspace.
+        assert!(
+            plan.bootstrap
+                .iter()
+                .all(|o| !o.cluster.contains("service-cluster") && o.name != "service-cluster")
+        );
+        let names: Vec<&str> = plan.kubeconfigs.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["syncagent-kcp", "service-cluster", "provider", "consumer"]
+        );
+        assert!(
+            !plan
+                .waits
+                .iter()
+                .any(|w| w.resource == "publishedresources")
+        );
+
+        // The kcp-workspace holder's hash is unaffected by the new field.
+        let plain = profile::load("syncagent").unwrap();
+        let a = build(&plain, &opts(0), &certs, &Secrets::default()).unwrap();
+        let json = serde_json::to_string(&a.holder.network).unwrap();
+        assert!(!json.contains("network\""), "{json}");
     }
 
     /// Every embedded profile plans, and every template in templates/ is rendered by at

@@ -181,7 +181,8 @@ pub struct SyncAgentSpec {
     #[serde(default = "SyncAgentSpec::default_image")]
     pub image: String,
     /// Where the agent syncs to: `kcp-workspace` (a workspace of the same kcp, no
-    /// nodes), or `kubeconfig:PATH` (an existing cluster). `up --service-cluster` overrides.
+    /// nodes), or `kubeconfig:PATH[#CONTEXT]` (an existing cluster: kind, a real one).
+    /// `up --service-cluster` overrides.
     #[serde(default = "SyncAgentSpec::default_service_cluster")]
     pub service_cluster: String,
     /// With `kcp-workspace`: the workspace that plays the service cluster.
@@ -274,8 +275,14 @@ pub fn parse_claim(claim: &str) -> std::result::Result<(String, String), String>
 pub enum ServiceCluster {
     /// A workspace of the environment's own kcp.
     KcpWorkspace,
-    /// An existing cluster, reached through this kubeconfig.
-    Kubeconfig(std::path::PathBuf),
+    /// An existing cluster, reached through this kubeconfig (its current context, or
+    /// the one named after `#`).
+    Kubeconfig {
+        /// As written: `kubeconfig:PATH[#CONTEXT]`.
+        source: String,
+        path: std::path::PathBuf,
+        context: Option<String>,
+    },
 }
 
 impl std::str::FromStr for ServiceCluster {
@@ -283,11 +290,16 @@ impl std::str::FromStr for ServiceCluster {
     fn from_str(s: &str) -> std::result::Result<Self, String> {
         match s.split_once(':') {
             None if s == "kcp-workspace" => Ok(ServiceCluster::KcpWorkspace),
-            Some(("kubeconfig", path)) if !path.is_empty() => {
-                Ok(ServiceCluster::Kubeconfig(path.into()))
+            Some(("kubeconfig", rest)) if !rest.trim_end_matches('#').is_empty() => {
+                let (path, context) = crate::service_cluster::parse_source(rest);
+                Ok(ServiceCluster::Kubeconfig {
+                    source: s.to_owned(),
+                    path,
+                    context,
+                })
             }
             _ => Err(format!(
-                "service cluster {s:?}: use kcp-workspace or kubeconfig:PATH"
+                "service cluster {s:?}: use kcp-workspace or kubeconfig:PATH[#CONTEXT]"
             )),
         }
     }
@@ -604,16 +616,11 @@ pub fn validate(p: &Profile, origin: &str) -> Result<()> {
         }
         components.insert("syncagent");
         images::check_image_field(&sa.image).map_err(|e| err(format!("syncagent.image: {e}")))?;
-        let service = sa
-            .service_cluster
+        // Only the form: `up` reads and checks a kubeconfig:PATH (it may not exist yet
+        // when the profile is written).
+        sa.service_cluster
             .parse::<ServiceCluster>()
             .map_err(|e| err(format!("syncagent.serviceCluster: {e}")))?;
-        if let ServiceCluster::Kubeconfig(path) = service {
-            return Err(err(format!(
-                "syncagent.serviceCluster: kubeconfig:{} is not supported yet (kcpenv cannot yet set up an external cluster for the agent, nor reach a server on the host's loopback from the environment's namespace); use kcp-workspace",
-                path.display()
-            )));
-        }
         let mut workspaces = vec![
             ("serviceWorkspace", &sa.service_workspace),
             ("providerWorkspace", &sa.provider_workspace),

@@ -115,8 +115,16 @@ pub struct Executor<'a, R: Runtime> {
     pub prober: &'a Prober,
     pub reporter: &'a dyn Reporter,
     pub deadline: Instant,
-    /// Creates the plan's kcp objects once the component serving kcp's API is ready.
-    pub bootstrap: Option<&'a Bootstrapper>,
+    /// Create the plan's objects once the component serving kcp's API is ready.
+    pub clients: &'a Clients,
+}
+
+/// The API clients bootstrap uses: kcp's admin, and an existing service cluster's
+/// kubeconfig identity.
+#[derive(Default)]
+pub struct Clients {
+    pub kcp: Option<Bootstrapper>,
+    pub service: Option<Bootstrapper>,
 }
 
 /// Why `execute` failed, with the container to collect diagnostics from.
@@ -324,7 +332,7 @@ impl<R: Runtime> Executor<'_, R> {
         {
             Ok(()) => {
                 // Dependents start only after the objects they may need exist.
-                after_ready(self.bootstrap, self.plan, name, self.reporter)
+                after_ready(self.clients, self.plan, name, self.reporter)
                     .await
                     .map_err(|e| match e {
                         // A conflict the user must resolve: its own message and hint.
@@ -456,18 +464,30 @@ impl<R: Runtime> Executor<'_, R> {
 /// What follows a component's readiness: kcp's objects once kcp serves, OpenFGA's
 /// stores once OpenFGA does. Idempotent, so a no-op `up` runs it again.
 pub async fn after_ready(
-    bootstrap: Option<&Bootstrapper>,
+    clients: &Clients,
     plan: &Plan,
     component: &str,
     reporter: &dyn Reporter,
 ) -> Result<()> {
     if plan.bootstrap_after.as_deref() == Some(component)
-        && let Some(b) = bootstrap
+        && let Some(b) = &clients.kcp
     {
-        run_bootstrap(b, plan, reporter).await?;
+        // An existing service cluster's side needs nothing from kcp: side by side.
+        let service = async {
+            if let (Some(side), Some(sb)) = (&plan.service, &clients.service) {
+                for obj in &side.objects {
+                    ensure_one(sb, obj, reporter).await?;
+                }
+                for w in &side.waits {
+                    sb.wait_served(w).await?;
+                }
+            }
+            Ok::<(), Error>(())
+        };
+        tokio::try_join!(run_bootstrap(b, plan, reporter), service)?;
     }
     for w in plan.waits.iter().filter(|w| w.after == component) {
-        if let Some(b) = bootstrap {
+        if let Some(b) = &clients.kcp {
             b.wait_served(w).await?;
         }
     }
@@ -501,13 +521,12 @@ async fn ensure_one(
     reporter: &dyn Reporter,
 ) -> Result<()> {
     if b.ensure(obj).await? {
+        let kind = obj.body["kind"].as_str().unwrap_or("object");
         reporter.emit(Event::Info {
-            message: format!(
-                "created {} {} in {}",
-                obj.body["kind"].as_str().unwrap_or("object"),
-                obj.name,
-                obj.cluster
-            ),
+            message: match obj.cluster.as_str() {
+                "" => format!("created {kind} {} on the service cluster", obj.name),
+                ws => format!("created {kind} {} in {ws}", obj.name),
+            },
         });
     }
     Ok(())

@@ -77,15 +77,55 @@ fn service_cluster_flag() {
     let out = kcpenv(&["up", "-p", "syncagent", "--service-cluster", "k8s"]);
     assert_eq!(out.0, 3);
     snapshot!("service_cluster_unknown", out);
-    let out = kcpenv(&[
-        "up",
-        "-p",
-        "syncagent",
-        "--service-cluster",
-        "kubeconfig:/tmp/kind.yaml",
-    ]);
-    assert_eq!(out.0, 3);
-    snapshot!("service_cluster_kubeconfig", out);
+}
+
+/// An existing service cluster is read and asked before the engine: every fault of the
+/// file, its credentials or its server exits 14, naming the cause.
+#[test]
+fn service_cluster_kubeconfig_faults() {
+    let up = |source: &str| kcpenv(&["up", "-p", "syncagent", "--service-cluster", source]);
+    let out = up("kubeconfig:/nonexistent/kind.yaml");
+    assert_eq!(out.0, 14);
+    snapshot!("service_cluster_kubeconfig_missing", out);
+
+    let garbage = profile_file("clusters: [unclosed\n");
+    let out = up(&format!("kubeconfig:{}", garbage.display()));
+    assert_eq!(out.0, 14, "{}", out.2);
+    assert!(out.2.contains("is not a valid kubeconfig"), "{}", out.2);
+
+    let kubeconfig = |server: &str, user: &str| {
+        profile_file(&format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: c\nclusters: [{{name: c, cluster: {{server: '{server}'}}}}]\ncontexts: [{{name: c, context: {{cluster: c, user: u}}}}]\nusers: [{{name: u, user: {user}}}]\n"
+        ))
+    };
+    let exec = kubeconfig(
+        "https://127.0.0.1:6443",
+        "{exec: {command: gke-gcloud-auth-plugin, apiVersion: client.authentication.k8s.io/v1beta1}}",
+    );
+    let out = up(&format!("kubeconfig:{}", exec.display()));
+    assert_eq!(out.0, 14);
+    snapshot!("service_cluster_kubeconfig_exec", out);
+
+    let out = up(&format!("kubeconfig:{}#kind-kind", exec.display()));
+    assert_eq!(out.0, 14);
+    assert!(
+        out.2.contains("it has no context \"kind-kind\""),
+        "{}",
+        out.2
+    );
+
+    // Nothing listens on port 1.
+    let closed = kubeconfig("https://127.0.0.1:1", "{token: abc}");
+    let out = up(&format!("kubeconfig:{}", closed.display()));
+    assert_eq!(out.0, 14);
+    assert!(
+        out.2
+            .contains("cannot reach its API server https://127.0.0.1:1")
+            && out.2.contains("Connection refused")
+            && out.2.contains("hint: is the cluster running?"),
+        "{}",
+        out.2
+    );
 }
 
 #[test]

@@ -49,13 +49,19 @@ pub async fn run(args: DoctorArgs) -> Result<i32> {
         })
     };
 
-    let profile = match profile::load(&args.profile) {
+    let mut profile = match profile::load(&args.profile) {
         Ok(p) => Some(p),
         Err(e) => {
             add("profile", Level::Fail, e.to_string(), e.hint());
             None
         }
     };
+    if let (Some(mode), Some(sa)) = (
+        &args.service_cluster,
+        profile.as_mut().and_then(|p| p.syncagent.as_mut()),
+    ) {
+        sa.service_cluster = mode.clone();
+    }
     let state = StateDir::for_env(&env)?;
     let record = state.read_env().ok().flatten();
     let offset = args
@@ -99,6 +105,7 @@ pub async fn run(args: DoctorArgs) -> Result<i32> {
                 mirror: std::env::var(images::MIRROR_ENV)
                     .ok()
                     .filter(|m| !m.is_empty()),
+                service_cluster: None,
             },
         )?;
         let mut seen = vec![];
@@ -165,6 +172,47 @@ pub async fn run(args: DoctorArgs) -> Result<i32> {
                         offset + 100
                     )),
                 );
+            }
+        }
+        if let Some(sa) = &p.syncagent
+            && let Ok(profile::ServiceCluster::Kubeconfig {
+                source,
+                path,
+                context,
+            }) = sa.service_cluster.parse()
+        {
+            let routed = async {
+                let access = crate::service_cluster::load(&source, &path, context.as_deref())?;
+                crate::service_cluster::check(&source, &access).await?;
+                match &rt {
+                    Some(rt) => super::up::route_service_cluster(rt, &env, &source, access)
+                        .await
+                        .map(Some),
+                    None => Ok(None),
+                }
+            };
+            match routed.await {
+                Ok(Some(ext)) => add(
+                    "service-cluster",
+                    Level::Ok,
+                    format!(
+                        "{source}: {} answers; the agent reaches it at {}{}",
+                        ext.host.server,
+                        ext.inside.server,
+                        ext.network
+                            .as_ref()
+                            .map(|n| format!(" (on network {n})"))
+                            .unwrap_or_default()
+                    ),
+                    None,
+                ),
+                Ok(None) => add(
+                    "service-cluster",
+                    Level::Warn,
+                    format!("{source} answers, but without the engine its route is unknown"),
+                    None,
+                ),
+                Err(e) => add("service-cluster", Level::Fail, e.to_string(), e.hint()),
             }
         }
         if p.dex.is_some() && !on_path("kubectl-oidc_login") {

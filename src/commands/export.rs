@@ -124,6 +124,8 @@ fn compose(
             .ok()
             .filter(|m| !m.is_empty())
             .or(up.and_then(|u| u.mirror)),
+        // Compose cannot run the agent (no bootstrap): a placeholder does.
+        service_cluster: None,
     };
     let plan = crate::plan::build(&p, &opts, &certs, &secrets)?;
     let files = match files_dir {

@@ -27,6 +27,7 @@ fn profile_images(name: &str) -> Result<Vec<(String, Vec<String>)>> {
             port_offset: 0,
             image_overrides: BTreeMap::new(),
             mirror: std::env::var(MIRROR_ENV).ok().filter(|m| !m.is_empty()),
+            service_cluster: None,
         },
     )?;
     let mut out: Vec<(String, Vec<String>)> = vec![];

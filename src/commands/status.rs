@@ -212,30 +212,31 @@ struct Published {
     state: String,
 }
 
-/// With api-syncagent on a kcp-workspace service cluster: each PublishedResource and
-/// whether the agent published it (v0.7.0 records only the schema name in its status,
-/// so an unpublished one is explained by looking for the CRD it names). Empty when kcp
-/// cannot be asked.
+/// With api-syncagent: each PublishedResource on the service cluster and whether the
+/// agent published it (v0.7.0 records only the schema name in its status, so an
+/// unpublished one is explained by looking for the CRD it names). Empty when the
+/// service cluster cannot be asked.
 async fn published_resources(
     state: &StateDir,
     record: Option<&crate::state::EnvRecord>,
 ) -> Vec<Published> {
-    let Some(record) = record else { return vec![] };
-    let (Some(sa), Some(kcp)) = (record.syncagent.as_ref(), record.kcp_url()) else {
+    if record.and_then(|r| r.syncagent.as_ref()).is_none() {
+        return vec![];
+    }
+    // The service cluster's kubeconfig: kcp's admin in the service workspace, or the
+    // existing cluster's own (flattened).
+    let path = state.named_kubeconfig("service-cluster");
+    let Ok(access) = crate::service_cluster::load("service-cluster", &path, None) else {
         return vec![];
     };
-    let Some(ws) = &sa.service_workspace else {
+    let Ok(client) = crate::bootstrap::Bootstrapper::for_access(&access) else {
         return vec![];
     };
-    let Ok(client) = crate::bootstrap::Bootstrapper::for_env(state, kcp) else {
-        return vec![];
-    };
-    let base = format!("/clusters/{ws}/apis");
     let (pr_path, crd_path) = (
-        format!("{base}/syncagent.kcp.io/v1alpha1/publishedresources"),
-        format!("{base}/apiextensions.k8s.io/v1/customresourcedefinitions"),
+        "/apis/syncagent.kcp.io/v1alpha1/publishedresources",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
     );
-    let (prs, crds) = tokio::join!(client.get_json(&pr_path), client.get_json(&crd_path));
+    let (prs, crds) = tokio::join!(client.get_json(pr_path), client.get_json(crd_path));
     let items = |v: Result<Option<serde_json::Value>>| {
         v.ok()
             .flatten()

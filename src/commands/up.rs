@@ -25,6 +25,7 @@ use crate::reconcile::{self, Executor, Failure};
 use crate::runtime::docker::DockerRuntime;
 use crate::runtime::{ContainerState, LogChunk, Observed, Runtime};
 use crate::secrets::Secrets;
+use crate::service_cluster;
 use crate::state::{
     ComponentRecord, EnvRecord, FgaRecord, OidcRecord, StateDir, SyncAgentRecord, UpRecord,
 };
@@ -81,8 +82,30 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
         sa.service_cluster = mode.clone();
         profile::validate(&profile, "--service-cluster")?;
     }
+    // An existing service cluster is read and asked first (no engine needed for that);
+    // the route to it needs the engine.
+    let service_access = match profile
+        .syncagent
+        .as_ref()
+        .map(|sa| sa.service_cluster.parse())
+    {
+        Some(Ok(profile::ServiceCluster::Kubeconfig {
+            source,
+            path,
+            context,
+        })) => {
+            let access = service_cluster::load(&source, &path, context.as_deref())?;
+            service_cluster::check(&source, &access).await?;
+            Some((source, access))
+        }
+        _ => None,
+    };
     let reporter = ui::reporter(args.output);
     let rt = DockerRuntime::connect().await?;
+    let service_cluster = match service_access {
+        Some((source, access)) => Some(route_service_cluster(&rt, &env, &source, access).await?),
+        None => None,
+    };
     let state = StateDir::for_env(&env)?;
     let _lock = lock(&state, args.lock_timeout, reporter.as_ref())?;
     state.create()?;
@@ -112,6 +135,7 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
         port_offset: args.port_offset.or(recorded_offset).unwrap_or(0),
         image_overrides: overrides,
         mirror,
+        service_cluster,
     };
     let (certs, secrets) = materials(&state, &profile)?;
     let mut plan = plan::build(&profile, &opts, &certs, &secrets)?;
@@ -138,11 +162,18 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     let started = Instant::now();
     let deadline = started + args.wait_timeout;
     let prober = Prober::new(&certs.ca_pem)?;
-    let bootstrapper = plan
-        .kubeconfig
-        .as_ref()
-        .map(Bootstrapper::new)
-        .transpose()?;
+    let clients = reconcile::Clients {
+        kcp: plan
+            .kubeconfig
+            .as_ref()
+            .map(Bootstrapper::new)
+            .transpose()?,
+        service: plan
+            .service
+            .as_ref()
+            .map(|s| Bootstrapper::for_access(&s.access))
+            .transpose()?,
+    };
 
     let executor = Executor {
         rt: &rt,
@@ -151,7 +182,7 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
         prober: &prober,
         reporter: reporter.as_ref(),
         deadline,
-        bootstrap: bootstrapper.as_ref(),
+        clients: &clients,
     };
     let env_record = record(&plan, &profile, up_record);
     let work = reconcile_env(&executor, &state, &env_record);
@@ -218,6 +249,30 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     }
 }
 
+/// How the environment reaches an existing service cluster (see `service_cluster`).
+pub async fn route_service_cluster<R: Runtime>(
+    rt: &R,
+    env: &str,
+    source: &str,
+    access: service_cluster::Access,
+) -> Result<service_cluster::External> {
+    let publisher = match access.loopback_port() {
+        Some(port) => rt.port_publisher(port).await?,
+        None => None,
+    };
+    if publisher
+        .as_ref()
+        .is_some_and(|p| p.container == names::container_name(env, names::HOLDER))
+    {
+        return Err(Error::ServiceCluster {
+            origin: source.into(),
+            message: format!("{} is this environment's own kcp", access.server),
+            hint: "for a workspace of this kcp, use --service-cluster kcp-workspace".into(),
+        });
+    }
+    service_cluster::route(source, access, publisher.as_ref())
+}
+
 /// The environment's certificates (issued or reused from its PKI) and secrets (generated
 /// once, kept in secrets.yaml) that the profile needs.
 pub fn materials(state: &StateDir, profile: &profile::Profile) -> Result<(Certs, Secrets)> {
@@ -270,7 +325,7 @@ async fn reconcile_env<R: Runtime>(
         });
         try_join_all(checks).await?;
         for c in &plan.components {
-            reconcile::after_ready(ex.bootstrap, plan, &c.component, ex.reporter).await?;
+            reconcile::after_ready(ex.clients, plan, &c.component, ex.reporter).await?;
         }
         return Ok(false);
     }

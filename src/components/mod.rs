@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::pki::LeafSpec;
 use crate::plan::{
     Certs, ContainerSpec, FgaPlan, ImageChoice, KubeObject, KubeconfigSpec, NamedKubeconfig,
-    PortBinding, ServedWait,
+    PortBinding, ServedWait, ServiceSide,
 };
 use crate::profile::Profile;
 use crate::secrets::Secrets;
@@ -39,6 +39,9 @@ pub struct PlannedComponents {
     pub fga: Option<FgaPlan>,
     pub kubeconfigs: Vec<NamedKubeconfig>,
     pub waits: Vec<ServedWait>,
+    pub service: Option<ServiceSide>,
+    /// A network the holder joins (see `service_cluster`).
+    pub holder_network: Option<String>,
 }
 
 /// Component names of a profile, built-ins first (holder included: `--image holder=…`).
@@ -86,7 +89,11 @@ pub fn ensure_secrets(profile: &Profile, secrets: &mut Secrets) -> Result<()> {
     Ok(())
 }
 
-pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
+pub fn plan(
+    profile: &Profile,
+    ctx: &Context,
+    service_cluster: Option<&crate::service_cluster::External>,
+) -> Result<PlannedComponents> {
     let mut containers = vec![];
     let mut kubeconfig = None;
     let mut bootstrap = vec![];
@@ -115,19 +122,23 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
     }
     let mut kubeconfigs = vec![];
     let mut waits = vec![];
+    let mut service = None;
+    let mut holder_network = None;
     if let (Some(spec), Some(kc)) = (&profile.syncagent, &kubeconfig) {
-        let service =
-            spec.service_cluster
-                .parse()
-                .map_err(|message| crate::error::Error::Usage {
-                    message,
-                    hint: "--service-cluster kcp-workspace or kubeconfig:PATH".into(),
-                })?;
-        let agent = syncagent::plan(spec, &service, &kc.server, ctx)?;
+        let mode = spec
+            .service_cluster
+            .parse()
+            .map_err(|message| crate::error::Error::Usage {
+                message,
+                hint: "--service-cluster kcp-workspace or kubeconfig:PATH[#CONTEXT]".into(),
+            })?;
+        let agent = syncagent::plan(spec, &mode, service_cluster, &kc.server, ctx)?;
         containers.push(agent.container);
         bootstrap.extend(agent.bootstrap);
         kubeconfigs = agent.kubeconfigs;
         waits = agent.waits;
+        holder_network = agent.holder_network;
+        service = agent.service;
     }
     for (name, decl) in &profile.containers {
         containers.push(generic::plan(name, decl, ctx, kcp_port)?);
@@ -139,5 +150,7 @@ pub fn plan(profile: &Profile, ctx: &Context) -> Result<PlannedComponents> {
         fga,
         kubeconfigs,
         waits,
+        service,
+        holder_network,
     })
 }

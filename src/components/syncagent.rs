@@ -9,6 +9,10 @@
 //! agent syncs to — an API server without nodes, like the envtest servers the agent's own
 //! end-to-end tests use. The agent gets cluster-admin there, as it would have through its
 //! in-cluster service account and the chart's roles on a cluster of its own.
+//!
+//! Service cluster `kubeconfig:PATH`: an existing cluster (`service_cluster`). kcpenv's
+//! CA means nothing there, so the agent acts with the kubeconfig's own credentials, and
+//! kcpenv creates the service side's objects with them too.
 
 use std::collections::BTreeMap;
 
@@ -20,10 +24,11 @@ use crate::names;
 use crate::pki::LeafSpec;
 use crate::plan::{
     ContainerSpec, FileSpec, KubeObject, NamedKubeconfig, Network, PortBinding, Probe, ServedWait,
-    shift,
+    ServiceSide, shift,
 };
 use crate::profile::{ServiceCluster, SyncAgentSpec};
 use crate::render;
+use crate::service_cluster::External;
 
 use super::{Context, Planned};
 
@@ -58,32 +63,84 @@ pub struct PlannedAgent {
     pub bootstrap: Vec<KubeObject>,
     pub kubeconfigs: Vec<NamedKubeconfig>,
     pub waits: Vec<ServedWait>,
+    /// With an existing service cluster: what to create and wait for there.
+    pub service: Option<ServiceSide>,
+    /// With an existing service cluster: the network the holder joins to reach it.
+    pub holder_network: Option<String>,
 }
 
+/// `external` is the existing service cluster `up` read and routed for `kubeconfig:PATH`
+/// (None in previews, which get a placeholder).
 pub fn plan(
     spec: &SyncAgentSpec,
-    service: &ServiceCluster,
+    mode: &ServiceCluster,
+    external: Option<&External>,
     kcp_server: &str,
     ctx: &Context,
 ) -> Result<PlannedAgent> {
     let health = shift(spec.health_port, ctx.offset, "syncagent.healthPort")?;
     let metrics = shift(spec.metrics_port, ctx.offset, "syncagent.metricsPort")?;
-    let ServiceCluster::KcpWorkspace = service else {
-        return Err(Error::Internal(
-            "profile validation lets only kcp-workspace through".into(),
-        ));
-    };
     let agent = ctx.certs.get(AGENT_CERT)?;
     let admin = ctx.certs.get(super::kcp::ADMIN_CERT)?;
     let at = |ws: &str| format!("{kcp_server}/clusters/{ws}");
     let kc =
         |name: &str, ws: &str, pair| kubeconfig::single(name, &at(ws), &ctx.certs.ca_pem, pair);
     let agent_kcp = kc("syncagent-kcp", &spec.provider_workspace, agent);
-    let agent_service = kc("syncagent-service", &spec.service_workspace, agent);
     let provider = kc("provider", &spec.provider_workspace, admin);
-    let service_admin = kc("service-cluster", &spec.service_workspace, admin);
     let consumer = (!spec.consumer_workspace.is_empty())
         .then(|| kc("consumer", &spec.consumer_workspace, admin));
+
+    // The service cluster: the agent's kubeconfig for it (as seen from the namespace),
+    // the named kubeconfigs for the host, and where its objects go.
+    let mut bootstrap = vec![];
+    let mut service_kubeconfigs = vec![];
+    let (agent_service, service, holder_network) = match mode {
+        ServiceCluster::KcpWorkspace => {
+            let ws = &spec.service_workspace;
+            let agent_service = kc("syncagent-service", ws, agent);
+            service_kubeconfigs.push(NamedKubeconfig {
+                name: "syncagent-service".into(),
+                description: format!(
+                    "the agent's identity on the service cluster (workspace {ws})"
+                ),
+                doc: agent_service.clone(),
+            });
+            service_kubeconfigs.push(NamedKubeconfig {
+                name: "service-cluster".into(),
+                description: format!("admin of the service cluster (workspace {ws})"),
+                doc: kc("service-cluster", ws, admin),
+            });
+            bootstrap.extend(service_objects(spec, ws, true)?);
+            (agent_service, None, None)
+        }
+        ServiceCluster::Kubeconfig { source, .. } => {
+            let placeholder;
+            let ext = match external {
+                Some(e) => e,
+                None => {
+                    placeholder = External::placeholder(source);
+                    &placeholder
+                }
+            };
+            service_kubeconfigs.push(NamedKubeconfig {
+                name: "service-cluster".into(),
+                description: format!(
+                    "the existing service cluster ({source}, flattened); the agent acts with these credentials"
+                ),
+                doc: ext.host.kubeconfig("service-cluster"),
+            });
+            let side = ServiceSide {
+                access: ext.host.clone(),
+                objects: service_objects(spec, "", false)?,
+                waits: vec![published_resources_served("")],
+            };
+            (
+                ext.inside.kubeconfig("syncagent-service"),
+                Some(side),
+                ext.network.clone(),
+            )
+        }
+    };
 
     let file = |path: &str, doc: &serde_yaml::Value| FileSpec {
         path: path.to_owned(),
@@ -131,16 +188,10 @@ pub fn plan(
 
     // The example is published: the consumer workspace serves it (the agent turned the
     // CRD into a schema on the export, and kcp updated the binding).
-    let mut waits = vec![
-        // The agent resolves PublishedResources through discovery once, at start.
-        ServedWait {
-            after: super::kcp::NAME.into(),
-            cluster: spec.service_workspace.clone(),
-            group: "syncagent.kcp.io".into(),
-            version: "v1alpha1".into(),
-            resource: "publishedresources".into(),
-        },
-    ];
+    let mut waits = vec![];
+    if service.is_none() {
+        waits.push(published_resources_served(&spec.service_workspace));
+    }
     if spec.example && !spec.consumer_workspace.is_empty() {
         waits.push(ServedWait {
             after: NAME.into(),
@@ -150,40 +201,25 @@ pub fn plan(
             resource: "crontabs".into(),
         });
     }
-    let mut kubeconfigs = vec![
-        NamedKubeconfig {
-            name: "syncagent-kcp".into(),
-            description: format!(
-                "the agent's identity ({AGENT_USER}) in {}, the endpoint slice's workspace",
-                spec.provider_workspace
-            ),
-            doc: agent_kcp,
-        },
-        NamedKubeconfig {
-            name: "syncagent-service".into(),
-            description: format!(
-                "the agent's identity on the service cluster (workspace {})",
-                spec.service_workspace
-            ),
-            doc: agent_service,
-        },
-        NamedKubeconfig {
-            name: "service-cluster".into(),
-            description: format!(
-                "admin of the service cluster (workspace {})",
-                spec.service_workspace
-            ),
-            doc: service_admin,
-        },
-        NamedKubeconfig {
-            name: "provider".into(),
-            description: format!(
-                "admin in {}: for a multicluster-runtime controller on APIExportEndpointSlice {}",
-                spec.provider_workspace, spec.api_export
-            ),
-            doc: provider,
-        },
-    ];
+    let service_workspace = service.is_none().then_some(&spec.service_workspace);
+    bootstrap.splice(0..0, kcp_objects(spec, service_workspace)?);
+    let mut kubeconfigs = vec![NamedKubeconfig {
+        name: "syncagent-kcp".into(),
+        description: format!(
+            "the agent's identity ({AGENT_USER}) in {}, the endpoint slice's workspace",
+            spec.provider_workspace
+        ),
+        doc: agent_kcp,
+    }];
+    kubeconfigs.extend(service_kubeconfigs);
+    kubeconfigs.extend([NamedKubeconfig {
+        name: "provider".into(),
+        description: format!(
+            "admin in {}: for a multicluster-runtime controller on APIExportEndpointSlice {}",
+            spec.provider_workspace, spec.api_export
+        ),
+        doc: provider,
+    }]);
     if let Some(doc) = consumer {
         kubeconfigs.push(NamedKubeconfig {
             name: "consumer".into(),
@@ -197,20 +233,29 @@ pub fn plan(
     Ok(PlannedAgent {
         waits,
         container: (container, publish),
-        bootstrap: objects(spec)?,
+        bootstrap,
         kubeconfigs,
+        service,
+        holder_network,
     })
 }
 
-/// In order: workspaces (each parent first), the service cluster's objects, the export,
-/// the agent's RBAC, the consumer's binding.
-fn objects(spec: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
-    let mut out = vec![];
-    let mut workspaces = vec![&spec.service_workspace, &spec.provider_workspace];
-    if !spec.consumer_workspace.is_empty() {
-        workspaces.push(&spec.consumer_workspace);
+/// The agent resolves PublishedResources through discovery once, at start: it must not
+/// start before the service cluster serves them.
+fn published_resources_served(cluster: &str) -> ServedWait {
+    ServedWait {
+        after: super::kcp::NAME.into(),
+        cluster: cluster.into(),
+        group: "syncagent.kcp.io".into(),
+        version: "v1alpha1".into(),
+        resource: "publishedresources".into(),
     }
-    for ws in workspaces {
+}
+
+/// The workspaces with each parent before its children, each once.
+fn workspaces(paths: &[&String]) -> Vec<KubeObject> {
+    let mut out: Vec<KubeObject> = vec![];
+    for ws in paths {
         let parts: Vec<&str> = ws.split(':').collect();
         for i in 1..parts.len() {
             let obj = KubeObject::workspace(&parts[..i].join(":"), parts[i]);
@@ -219,8 +264,19 @@ fn objects(spec: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
             }
         }
     }
+    out
+}
 
-    let service = spec.service_workspace.as_str();
+/// The service cluster's objects in `cluster` (a workspace, or "" for an existing
+/// cluster): the PublishedResource CRD, the agent's namespace, cluster-admin for the
+/// agent's identity when it is kcpenv's, and the example.
+fn service_objects(
+    spec: &SyncAgentSpec,
+    cluster: &str,
+    agent_binding: bool,
+) -> Result<Vec<KubeObject>> {
+    let mut out = vec![];
+    let service = cluster;
     out.push(manifest(
         service,
         CRDS,
@@ -237,12 +293,14 @@ fn objects(spec: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
         }),
         exclusive: false,
     });
-    out.push(KubeObject::user_binding(
-        service,
-        "kcpenv:syncagent",
-        "cluster-admin",
-        AGENT_USER,
-    ));
+    if agent_binding {
+        out.push(KubeObject::user_binding(
+            service,
+            "kcpenv:syncagent",
+            "cluster-admin",
+            AGENT_USER,
+        ));
+    }
     if spec.example {
         out.push(manifest(
             service,
@@ -257,7 +315,21 @@ fn objects(spec: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
             &json!({}),
         )?);
     }
+    Ok(out)
+}
 
+/// In kcp, in order: the workspaces (parents first; the service workspace's too when it
+/// is one), the export, the agent's RBAC, the consumer's binding.
+fn kcp_objects(
+    spec: &SyncAgentSpec,
+    service_workspace: Option<&String>,
+) -> Result<Vec<KubeObject>> {
+    let mut paths: Vec<&String> = service_workspace.into_iter().collect();
+    paths.push(&spec.provider_workspace);
+    if !spec.consumer_workspace.is_empty() {
+        paths.push(&spec.consumer_workspace);
+    }
+    let mut out = workspaces(&paths);
     let provider = spec.provider_workspace.as_str();
     let claims: Vec<(String, String)> = spec
         .permission_claims
@@ -360,6 +432,13 @@ mod tests {
         serde_yaml::from_str("{}").unwrap()
     }
 
+    /// The kcp-workspace mode's objects, in plan order.
+    fn objects(s: &SyncAgentSpec) -> Result<Vec<KubeObject>> {
+        let mut out = kcp_objects(s, Some(&s.service_workspace))?;
+        out.extend(service_objects(s, &s.service_workspace, true)?);
+        Ok(out)
+    }
+
     #[test]
     fn workspaces_come_first_parents_before_children() {
         let objs = objects(&spec()).unwrap();
@@ -377,15 +456,19 @@ mod tests {
                 "root:consumer"
             ]
         );
-        let first_other = objs
-            .iter()
-            .position(|o| o.collection != WORKSPACES)
-            .unwrap();
-        assert!(
-            objs[first_other..]
-                .iter()
-                .all(|o| o.collection != WORKSPACES)
-        );
+        // Each workspace's objects come after the workspace.
+        for (i, o) in objs.iter().enumerate() {
+            if o.collection != WORKSPACES {
+                let ws = objs
+                    .iter()
+                    .position(|w| {
+                        w.collection == WORKSPACES
+                            && format!("{}:{}", w.cluster, w.name) == o.cluster
+                    })
+                    .unwrap();
+                assert!(ws < i, "{} before its workspace", o.name);
+            }
+        }
     }
 
     #[test]

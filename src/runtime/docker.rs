@@ -305,6 +305,44 @@ impl Runtime for DockerRuntime {
         })
     }
 
+    async fn port_publisher(&self, port: u16) -> Result<Option<crate::service_cluster::Publisher>> {
+        let opts = ListContainersOptionsBuilder::default()
+            .filters(&HashMap::from([(
+                "publish".to_string(),
+                vec![format!("{port}/tcp")],
+            )]))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(Error::docker("listing containers"))?;
+        let on_loopback = |ip: &str| matches!(ip, "" | "127.0.0.1" | "0.0.0.0" | "::" | "::1");
+        Ok(list.into_iter().find_map(|c| {
+            let inner = c.ports.unwrap_or_default().into_iter().find(|p| {
+                p.public_port == Some(port) && on_loopback(p.ip.as_deref().unwrap_or_default())
+            })?;
+            let mut networks: Vec<(String, String)> = c
+                .network_settings
+                .and_then(|n| n.networks)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(name, e)| (name, e.ip_address.unwrap_or_default()))
+                .collect();
+            networks.sort();
+            Some(crate::service_cluster::Publisher {
+                container: c
+                    .names
+                    .and_then(|n| n.first().cloned())
+                    .unwrap_or_default()
+                    .trim_start_matches('/')
+                    .to_owned(),
+                port: inner.private_port,
+                networks,
+            })
+        }))
+    }
+
     async fn list_volumes(&self, env: &str) -> Result<Vec<ObservedVolume>> {
         let opts = ListVolumesOptionsBuilder::default()
             .filters(&env_filter(env))

@@ -154,6 +154,12 @@ pub trait Runtime: Send + Sync {
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
     /// The engine's version and API version, OS/architecture.
     fn engine_info(&self) -> impl Future<Output = Result<EngineInfo>> + Send;
+    /// The running container (of any owner) that publishes TCP `port` on the host's
+    /// loopback or on every address, with the networks it is attached to.
+    fn port_publisher(
+        &self,
+        port: u16,
+    ) -> impl Future<Output = Result<Option<crate::service_cluster::Publisher>>> + Send;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -39,7 +39,8 @@ pub fn create_request(
     };
     let mut exposed = None;
     match &spec.network {
-        Network::Holder { publish } => {
+        Network::Holder { publish, network } => {
+            host.network_mode = network.clone();
             let key = |p: u16| format!("{p}/tcp");
             exposed = Some(publish.iter().map(|p| key(p.port)).collect());
             host.port_bindings = Some(

@@ -1,0 +1,434 @@
+//! End-to-end tier for api-syncagent on an existing service cluster
+//! (`--service-cluster kubeconfig:PATH#CONTEXT`). The existing cluster is set up the way
+//! kind sets up its own: one container on a user-defined network, its API server
+//! published on the host's 127.0.0.1, a self-signed certificate and a token in the
+//! kubeconfig. The API server is a standalone kcp (kind's node images need a registry;
+//! kcp serves the same Kubernetes API for CRDs, namespaces and RBAC, and is built here
+//! from its module). kcpenv must reach it from the environment's namespace, create the
+//! service side with the kubeconfig's credentials, and the agent must sync both ways.
+
+mod common;
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::e2e::{kubectl, kubectl_ok, pinned_image, require_e2e};
+use common::{Env, docker, stderr, stdout};
+
+const OFFSET: &str = "1900";
+/// The cluster's container and network (kind: `kind-control-plane` on `kind`).
+const CLUSTER: &str = "kcpenv-e2e-kindlike";
+const CLUSTER_PORT: u16 = 19443;
+
+/// The kind-like cluster; removed with its network and volume when dropped.
+struct Cluster {
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        remove_cluster();
+    }
+}
+
+fn remove_cluster() {
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", "-v", CLUSTER])
+        .output();
+    let _ = std::process::Command::new("docker")
+        .args(["network", "rm", CLUSTER])
+        .output();
+}
+
+/// Polls `f` for up to `secs` seconds.
+fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// Starts the cluster and returns it with its kubeconfig: kcp's own admin.kubeconfig
+/// (token users, CA = its self-signed certificate), its server pointed at the
+/// published port as `localhost` (kind writes 127.0.0.1; kcp's self-signed certificate
+/// names localhost but not 127.0.0.1).
+fn start_cluster() -> (Cluster, PathBuf) {
+    remove_cluster();
+    docker(&["network", "create", CLUSTER]);
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        CLUSTER,
+        "--network",
+        CLUSTER,
+        "-p",
+        &format!("127.0.0.1:{CLUSTER_PORT}:6443"),
+        // The fixture, not kcpenv's: root, to write the anonymous volume.
+        "--user",
+        "0:0",
+        "-v",
+        "/data",
+        &pinned_image("kcp"),
+        "start",
+        "--root-directory=/data",
+    ]);
+    let cluster = Cluster {
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let copied = cluster.dir.path().join("admin.kubeconfig");
+    eventually("kcp writes its admin.kubeconfig", 120, || {
+        std::process::Command::new("docker")
+            .args(["cp", &format!("{CLUSTER}:/data/admin.kubeconfig")])
+            .arg(&copied)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    let text = std::fs::read_to_string(&copied).unwrap();
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    for c in doc["clusters"].as_sequence_mut().unwrap() {
+        let server = c["cluster"]["server"].as_str().unwrap().to_owned();
+        let path = server
+            .trim_start_matches("https://")
+            .split_once('/')
+            .map(|(_, p)| format!("/{p}"))
+            .unwrap_or_default();
+        c["cluster"]["server"] = format!("https://localhost:{CLUSTER_PORT}{path}").into();
+    }
+    let kubeconfig = cluster.dir.path().join("kind.kubeconfig");
+    std::fs::write(&kubeconfig, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    eventually("the cluster serves its API", 180, || {
+        kubectl(&kubeconfig, &["--context", "root", "get", "namespaces"])
+            .status
+            .success()
+    });
+    (cluster, kubeconfig)
+}
+
+/// The kubeconfig with only its `root` context's server moved to `server`.
+fn with_server(kubeconfig: &Path, server: &str, dir: &Path) -> PathBuf {
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kubeconfig).unwrap()).unwrap();
+    for c in doc["clusters"].as_sequence_mut().unwrap() {
+        if c["name"] == "root" {
+            c["cluster"]["server"] = server.into();
+        }
+    }
+    let out = dir.join("moved.kubeconfig");
+    std::fs::write(&out, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    out
+}
+
+/// A plain process on the host's loopback forwarding to `target`: what a cluster run
+/// as a host process looks like from kcpenv's side. Returns its port.
+fn host_forwarder(target: u16) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            let Ok(upstream) = TcpStream::connect(("127.0.0.1", target)) else {
+                continue;
+            };
+            let (mut a, mut b) = (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            let (mut c, mut u) = (client, upstream);
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut a, &mut u);
+                let _ = u.flush();
+            });
+            std::thread::spawn(move || {
+                let _ = std::io::copy(&mut b, &mut c);
+            });
+        }
+    });
+    port
+}
+
+fn crontabs_below(kubeconfig: &Path) -> Vec<serde_json::Value> {
+    let out = kubectl_ok(
+        kubeconfig,
+        &["--context", "root", "get", "crontabs", "-A", "-o", "json"],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+/// `kcpenv doctor`'s finding about the service cluster.
+fn service_cluster_finding(env: &Env, source: &str) -> serde_json::Value {
+    let out = env
+        .kcpenv(&[
+            "doctor",
+            "-p",
+            "syncagent",
+            "--port-offset",
+            OFFSET,
+            "--service-cluster",
+            source,
+            "-o",
+            "json",
+        ])
+        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["check"] == "service-cluster")
+        .unwrap_or_else(|| panic!("no service-cluster finding: {doc}"))
+        .clone()
+}
+
+#[test]
+fn an_existing_cluster_on_a_container_network() {
+    require_e2e(&["kcp", "syncagent"]);
+    let (cluster, kind) = start_cluster();
+    let source = format!("kubeconfig:{}#root", kind.display());
+
+    let env = Env::new("e2e-ext");
+    // doctor names the route before up takes it.
+    let finding = service_cluster_finding(&env, &source);
+    assert_eq!(finding["level"], "ok", "{finding}");
+    assert!(
+        finding["detail"].as_str().unwrap().ends_with(&format!(
+            "the agent reaches it at https://{CLUSTER}:6443/clusters/root (on network {CLUSTER})"
+        )),
+        "{finding}"
+    );
+    common::e2e::up(&env, "syncagent", OFFSET, &["--service-cluster", &source]);
+
+    // The holder joined the cluster's network; the agent dials the container by name
+    // and verifies the certificate as the kubeconfig's host.
+    let mode = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}}",
+        &format!("kcpenv-{}-holder", env.name),
+    ]);
+    assert_eq!(mode.trim(), CLUSTER);
+    let agent_view: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(
+            env.state_dir()
+                .join("config/syncagent/etc/api-syncagent/service/kubeconfig"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let c = &agent_view["clusters"][0]["cluster"];
+    assert_eq!(
+        c["server"].as_str(),
+        Some(format!("https://{CLUSTER}:6443/clusters/root").as_str())
+    );
+    assert_eq!(c["tls-server-name"].as_str(), Some("localhost"));
+
+    // kcpenv made the service side with the kubeconfig's credentials.
+    kubectl_ok(
+        &kind,
+        &[
+            "--context",
+            "root",
+            "get",
+            "crd",
+            "publishedresources.syncagent.kcp.io",
+            "crontabs.example.kcpenv.dev",
+        ],
+    );
+    kubectl_ok(
+        &kind,
+        &["--context", "root", "get", "namespace", "kcpenv-syncagent"],
+    );
+
+    let list: serde_json::Value = serde_json::from_str(&stdout(
+        &env.kcpenv(&["kubeconfig", "--list", "-o", "json"])
+            .output()
+            .unwrap(),
+    ))
+    .unwrap();
+    let names: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "admin",
+            "consumer",
+            "provider",
+            "service-cluster",
+            "syncagent-kcp"
+        ]
+    );
+    let path = |name: &str| -> PathBuf {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap()["path"]
+            .as_str()
+            .unwrap()
+            .into()
+    };
+    // The written service-cluster kubeconfig is the existing cluster's, flattened.
+    let flattened = path("service-cluster");
+    kubectl_ok(&flattened, &["get", "namespace", "kcpenv-syncagent"]);
+
+    // An object made in the consumer workspace appears on the cluster; its status
+    // flows back; deleting it in kcp removes it below.
+    let consumer = path("consumer");
+    let manifest = cluster.dir.path().join("crontab.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: example.kcpenv.dev/v1\nkind: CronTab\nmetadata: {name: nightly, namespace: default}\nspec: {schedule: '0 3 * * *'}\n",
+    )
+    .unwrap();
+    kubectl_ok(&consumer, &["create", "-f", manifest.to_str().unwrap()]);
+    eventually("the CronTab appears on the existing cluster", 60, || {
+        crontabs_below(&kind)
+            .iter()
+            .any(|c| c["spec"]["schedule"] == "0 3 * * *")
+    });
+    let below = crontabs_below(&kind).remove(0);
+    let (ns, name) = (
+        below["metadata"]["namespace"].as_str().unwrap().to_owned(),
+        below["metadata"]["name"].as_str().unwrap().to_owned(),
+    );
+    kubectl_ok(
+        &kind,
+        &[
+            "--context",
+            "root",
+            "-n",
+            &ns,
+            "patch",
+            "crontab",
+            &name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Scheduled"}}"#,
+        ],
+    );
+    eventually("the status reaches the consumer workspace", 60, || {
+        kubectl_ok(
+            &consumer,
+            &[
+                "get",
+                "crontab",
+                "nightly",
+                "-o",
+                "jsonpath={.status.phase}",
+            ],
+        ) == "Scheduled"
+    });
+    kubectl_ok(&consumer, &["delete", "crontab", "nightly", "--wait=false"]);
+    eventually(
+        "the CronTab is removed from the existing cluster",
+        60,
+        || crontabs_below(&kind).is_empty(),
+    );
+
+    let status = stdout(&env.kcpenv(&["status"]).output().unwrap());
+    assert!(
+        status.contains(&format!("service cluster {source}"))
+            && status.contains("PublishedResource crontabs: published as APIResourceSchema "),
+        "{status}"
+    );
+
+    // A second up changes nothing.
+    let before = env.containers();
+    let again = env
+        .kcpenv(&[
+            "up",
+            "-p",
+            "syncagent",
+            "--port-offset",
+            OFFSET,
+            "--service-cluster",
+            &source,
+        ])
+        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
+        .output()
+        .unwrap();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert!(
+        stdout(&again).contains("was already up to date"),
+        "{}",
+        stdout(&again)
+    );
+    assert_eq!(env.containers(), before);
+
+    // A cluster that is a plain process on the host's loopback cannot be reached from
+    // the namespace: refused before anything is made, naming the reason.
+    let port = host_forwarder(CLUSTER_PORT);
+    let moved = with_server(
+        &kind,
+        &format!("https://localhost:{port}/clusters/root"),
+        cluster.dir.path(),
+    );
+    let other = Env::new("e2e-ext-hostproc");
+    let finding = service_cluster_finding(&other, &format!("kubeconfig:{}#root", moved.display()));
+    assert_eq!(finding["level"], "fail", "{finding}");
+    let out = other
+        .kcpenv(&[
+            "up",
+            "-p",
+            "syncagent",
+            "--port-offset",
+            "2000",
+            "--service-cluster",
+            &format!("kubeconfig:{}#root", moved.display()),
+        ])
+        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(&format!("no container publishes port {port}")),
+        "{}",
+        stderr(&out)
+    );
+    assert!(other.containers().is_empty());
+
+    // Credentials the cluster rejects: exit 14 before anything is made.
+    let bad = cluster.dir.path().join("bad.kubeconfig");
+    let text = std::fs::read_to_string(&kind).unwrap();
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    for u in doc["users"].as_sequence_mut().unwrap() {
+        if u["user"].get("token").is_some() {
+            u["user"]["token"] = "not-a-valid-token".into();
+        }
+    }
+    std::fs::write(&bad, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    let out = other
+        .kcpenv(&[
+            "up",
+            "-p",
+            "syncagent",
+            "--port-offset",
+            "2000",
+            "--service-cluster",
+            &format!("kubeconfig:{}#root", bad.display()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
+
+    // down removes the environment and leaves the existing cluster alone.
+    let down = env.kcpenv(&["down", "--purge"]).output().unwrap();
+    assert_eq!(down.status.code(), Some(0), "{}", stderr(&down));
+    assert!(env.containers().is_empty());
+    kubectl_ok(
+        &kind,
+        &["--context", "root", "get", "namespace", "kcpenv-syncagent"],
+    );
+    drop(cluster);
+}
