@@ -6,6 +6,9 @@
 //! kcp serves the same Kubernetes API for CRDs, namespaces and RBAC, and is built here
 //! from its module). kcpenv must reach it from the environment's namespace, create the
 //! service side with the kubeconfig's credentials, and the agent must sync both ways.
+//! A second test covers the other shape: `https://127.0.0.1:PORT` with a client
+//! certificate (kind's exact kubeconfig form), published by a container on the default
+//! bridge (another kcpenv environment).
 
 mod common;
 
@@ -431,4 +434,76 @@ fn an_existing_cluster_on_a_container_network() {
         &["--context", "root", "get", "namespace", "kcpenv-syncagent"],
     );
     drop(cluster);
+}
+
+/// kind's kubeconfig shape — `https://127.0.0.1:PORT`, a client certificate — with the
+/// API server published by a container on the engine's default bridge: another kcpenv
+/// environment's kcp. The agent dials the container's IP and verifies the certificate as
+/// the IP 127.0.0.1.
+#[test]
+fn another_environment_on_the_default_bridge() {
+    require_e2e(&["kcp", "syncagent"]);
+    let cluster = Env::new("e2e-ext-bridge-svc");
+    common::e2e::up(&cluster, "kcp", "2100", &[]);
+    let admin =
+        PathBuf::from(stdout(&cluster.kcpenv(&["kubeconfig", "--path"]).output().unwrap()).trim());
+    let text = std::fs::read_to_string(&admin).unwrap();
+    assert!(text.contains("https://localhost:8543"), "{text}");
+    let kind_shaped = cluster.home.path().join("kind-shaped.kubeconfig");
+    std::fs::write(
+        &kind_shaped,
+        text.replace("https://localhost:8543", "https://127.0.0.1:8543"),
+    )
+    .unwrap();
+    let holder_ip = docker(&[
+        "inspect",
+        "-f",
+        "{{.NetworkSettings.Networks.bridge.IPAddress}}",
+        &format!("kcpenv-{}-holder", cluster.name),
+    ]);
+
+    let env = Env::new("e2e-ext-bridge");
+    let source = format!(
+        "kubeconfig:{}#kcpenv-{}",
+        kind_shaped.display(),
+        cluster.name
+    );
+    common::e2e::up(&env, "syncagent", "2200", &["--service-cluster", &source]);
+    let agent_view = std::fs::read_to_string(
+        env.state_dir()
+            .join("config/syncagent/etc/api-syncagent/service/kubeconfig"),
+    )
+    .unwrap();
+    assert!(
+        agent_view.contains(&format!(
+            "server: https://{}:8543/clusters/root",
+            holder_ip.trim()
+        )) && agent_view.contains("tls-server-name: 127.0.0.1"),
+        "{agent_view}"
+    );
+    let mode = docker(&[
+        "inspect",
+        "-f",
+        "{{.HostConfig.NetworkMode}}",
+        &format!("kcpenv-{}-holder", env.name),
+    ]);
+    assert_eq!(mode.trim(), "default");
+
+    let consumer = env.state_dir().join("kubeconfigs/consumer.kubeconfig");
+    let manifest = env.home.path().join("crontab.yaml");
+    std::fs::write(
+        &manifest,
+        "apiVersion: example.kcpenv.dev/v1\nkind: CronTab\nmetadata: {name: hourly, namespace: default}\nspec: {schedule: '0 * * * *'}\n",
+    )
+    .unwrap();
+    kubectl_ok(&consumer, &["create", "-f", manifest.to_str().unwrap()]);
+    eventually("the CronTab appears in the other environment", 60, || {
+        let out = kubectl_ok(&admin, &["get", "crontabs", "-A", "-o", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["spec"]["schedule"] == "0 * * * *")
+    });
 }
