@@ -15,9 +15,8 @@ mod common;
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
 
-use common::e2e::{kubectl, kubectl_ok, pinned_image, require_e2e};
+use common::e2e::{crontab_round_trip, eventually, kubectl, kubectl_ok, pinned_image, require_e2e};
 use common::{Env, docker, stderr, stdout};
 
 const OFFSET: &str = "1900";
@@ -43,18 +42,6 @@ fn remove_cluster() {
     let _ = std::process::Command::new("docker")
         .args(["network", "rm", CLUSTER])
         .output();
-}
-
-/// Polls `f` for up to `secs` seconds.
-fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(secs),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
 }
 
 /// Starts the cluster and returns it with its kubeconfig: kcp's own admin.kubeconfig
@@ -150,15 +137,6 @@ fn host_forwarder(target: u16) -> u16 {
         }
     });
     port
-}
-
-fn crontabs_below(kubeconfig: &Path) -> Vec<serde_json::Value> {
-    let out = kubectl_ok(
-        kubeconfig,
-        &["--context", "root", "get", "crontabs", "-A", "-o", "json"],
-    );
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["items"].as_array().unwrap().clone()
 }
 
 /// `kcpenv doctor`'s finding about the service cluster.
@@ -285,58 +263,7 @@ fn an_existing_cluster_on_a_container_network() {
 
     // An object made in the consumer workspace appears on the cluster; its status
     // flows back; deleting it in kcp removes it below.
-    let consumer = path("consumer");
-    let manifest = cluster.dir.path().join("crontab.yaml");
-    std::fs::write(
-        &manifest,
-        "apiVersion: example.kcpenv.dev/v1\nkind: CronTab\nmetadata: {name: nightly, namespace: default}\nspec: {schedule: '0 3 * * *'}\n",
-    )
-    .unwrap();
-    kubectl_ok(&consumer, &["create", "-f", manifest.to_str().unwrap()]);
-    eventually("the CronTab appears on the existing cluster", 60, || {
-        crontabs_below(&kind)
-            .iter()
-            .any(|c| c["spec"]["schedule"] == "0 3 * * *")
-    });
-    let below = crontabs_below(&kind).remove(0);
-    let (ns, name) = (
-        below["metadata"]["namespace"].as_str().unwrap().to_owned(),
-        below["metadata"]["name"].as_str().unwrap().to_owned(),
-    );
-    kubectl_ok(
-        &kind,
-        &[
-            "--context",
-            "root",
-            "-n",
-            &ns,
-            "patch",
-            "crontab",
-            &name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"phase":"Scheduled"}}"#,
-        ],
-    );
-    eventually("the status reaches the consumer workspace", 60, || {
-        kubectl_ok(
-            &consumer,
-            &[
-                "get",
-                "crontab",
-                "nightly",
-                "-o",
-                "jsonpath={.status.phase}",
-            ],
-        ) == "Scheduled"
-    });
-    kubectl_ok(&consumer, &["delete", "crontab", "nightly", "--wait=false"]);
-    eventually(
-        "the CronTab is removed from the existing cluster",
-        60,
-        || crontabs_below(&kind).is_empty(),
-    );
+    crontab_round_trip(&path("consumer"), &flattened, "nightly");
 
     let status = stdout(&env.kcpenv(&["status"]).output().unwrap());
     assert!(
@@ -490,20 +417,5 @@ fn another_environment_on_the_default_bridge() {
     assert_eq!(mode.trim(), "default");
 
     let consumer = env.state_dir().join("kubeconfigs/consumer.kubeconfig");
-    let manifest = env.home.path().join("crontab.yaml");
-    std::fs::write(
-        &manifest,
-        "apiVersion: example.kcpenv.dev/v1\nkind: CronTab\nmetadata: {name: hourly, namespace: default}\nspec: {schedule: '0 * * * *'}\n",
-    )
-    .unwrap();
-    kubectl_ok(&consumer, &["create", "-f", manifest.to_str().unwrap()]);
-    eventually("the CronTab appears in the other environment", 60, || {
-        let out = kubectl_ok(&admin, &["get", "crontabs", "-A", "-o", "json"]);
-        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-        v["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["spec"]["schedule"] == "0 * * * *")
-    });
+    crontab_round_trip(&consumer, &admin, "hourly");
 }

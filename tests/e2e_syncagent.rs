@@ -9,7 +9,7 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::e2e::{MIRROR, kubectl, kubectl_ok, require_e2e};
+use common::e2e::{MIRROR, crontab_round_trip, eventually, kubectl, kubectl_ok, require_e2e};
 use common::{Env, stderr, stdout};
 
 const OFFSET: &str = "1500";
@@ -32,24 +32,6 @@ fn kubeconfig(list: &serde_json::Value, name: &str) -> PathBuf {
         .as_str()
         .unwrap()
         .into()
-}
-
-/// Polls `f` for up to 60 s.
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out: {what}"
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    }
-}
-
-fn crontabs_below(service: &std::path::Path) -> Vec<serde_json::Value> {
-    let out = kubectl_ok(service, &["get", "crontabs", "-A", "-o", "json"]);
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    v["items"].as_array().unwrap().clone()
 }
 
 #[test]
@@ -101,56 +83,9 @@ fn objects_sync_down_and_status_flows_back() {
         "the agent's identity is not admin"
     );
 
-    // The consumer creates an object: it appears on the service cluster.
-    let manifest = dir_with(
-        "crontab.yaml",
-        "apiVersion: example.kcpenv.dev/v1\nkind: CronTab\nmetadata: {name: nightly, namespace: default}\nspec: {schedule: '0 3 * * *'}\n",
-    );
-    kubectl_ok(&consumer, &["create", "-f", manifest.1.to_str().unwrap()]);
-    eventually("the CronTab appears on the service cluster", || {
-        crontabs_below(&service)
-            .iter()
-            .any(|c| c["spec"]["schedule"] == "0 3 * * *")
-    });
-    let below = crontabs_below(&service).remove(0);
-    let (ns, name) = (
-        below["metadata"]["namespace"].as_str().unwrap().to_owned(),
-        below["metadata"]["name"].as_str().unwrap().to_owned(),
-    );
-
-    // A status change on the service cluster flows back to kcp.
-    kubectl_ok(
-        &service,
-        &[
-            "-n",
-            &ns,
-            "patch",
-            "crontab",
-            &name,
-            "--subresource=status",
-            "--type=merge",
-            "-p",
-            r#"{"status":{"phase":"Scheduled"}}"#,
-        ],
-    );
-    eventually("the status reaches the consumer workspace", || {
-        kubectl_ok(
-            &consumer,
-            &[
-                "get",
-                "crontab",
-                "nightly",
-                "-o",
-                "jsonpath={.status.phase}",
-            ],
-        ) == "Scheduled"
-    });
-
-    // Deleting it in kcp removes it below.
-    kubectl_ok(&consumer, &["delete", "crontab", "nightly", "--wait=false"]);
-    eventually("the CronTab is removed from the service cluster", || {
-        crontabs_below(&service).is_empty()
-    });
+    // An object created in the consumer workspace syncs down, its status comes back,
+    // and deleting it in kcp removes it below.
+    crontab_round_trip(&consumer, &service, "nightly");
 
     // status says which PublishedResources the agent published, and why one is not.
     let status = stdout(&env.kcpenv(&["status"]).output().unwrap());
@@ -236,11 +171,15 @@ fn objects_sync_down_and_status_flows_back() {
         ],
     );
     kubectl_ok(&consumer, &["create", "configmap", "mc-one"]);
-    eventually("the second consumer serves the claimed ConfigMaps", || {
-        kubectl(&admin, &["--server", &two, "create", "configmap", "mc-two"])
-            .status
-            .success()
-    });
+    eventually(
+        "the second consumer serves the claimed ConfigMaps",
+        60,
+        || {
+            kubectl(&admin, &["--server", &two, "create", "configmap", "mc-two"])
+                .status
+                .success()
+        },
+    );
     let example = common::e2e::e2e_bin().join("multicluster-apiexport-example");
     assert!(
         example.is_file(),

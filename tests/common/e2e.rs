@@ -115,3 +115,72 @@ pub fn up(env: &super::Env, profile: &str, offset: &str, extra: &[&str]) -> std:
     assert_eq!(out.status.code(), Some(0), "up failed: {}", stderr(&out));
     out
 }
+
+/// Polls `f` every 500 ms until it holds; fails after `secs` seconds naming `what`.
+pub fn eventually(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(secs),
+            "timed out after {secs}s: {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+}
+
+/// Every CronTab on the cluster `kubeconfig` points at.
+pub fn crontabs(kubeconfig: &Path) -> Vec<serde_json::Value> {
+    let out = kubectl_ok(kubeconfig, &["get", "crontabs", "-A", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    v["items"].as_array().unwrap().clone()
+}
+
+/// api-syncagent's round trip with the example CronTab `name`: created in the consumer
+/// workspace, it appears on the service cluster; a status set there reaches kcp; deleted
+/// in kcp, it goes from the service cluster.
+pub fn crontab_round_trip(consumer: &Path, service: &Path, name: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("crontab.yaml");
+    let schedule = format!("0 3 * * * # {name}");
+    std::fs::write(
+        &manifest,
+        format!("apiVersion: example.kcpenv.dev/v1\nkind: CronTab\nmetadata: {{name: {name}, namespace: default}}\nspec: {{schedule: '{schedule}'}}\n"),
+    )
+    .unwrap();
+    kubectl_ok(consumer, &["create", "-f", manifest.to_str().unwrap()]);
+    let below = |c: &serde_json::Value| c["spec"]["schedule"] == schedule.as_str();
+    eventually("the CronTab appears on the service cluster", 60, || {
+        crontabs(service).iter().any(below)
+    });
+    let copy = crontabs(service).into_iter().find(below).unwrap();
+    let (ns, copy_name) = (
+        copy["metadata"]["namespace"].as_str().unwrap().to_owned(),
+        copy["metadata"]["name"].as_str().unwrap().to_owned(),
+    );
+    kubectl_ok(
+        service,
+        &[
+            "-n",
+            &ns,
+            "patch",
+            "crontab",
+            &copy_name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            r#"{"status":{"phase":"Scheduled"}}"#,
+        ],
+    );
+    eventually("the status reaches the consumer workspace", 60, || {
+        kubectl_ok(
+            consumer,
+            &["get", "crontab", name, "-o", "jsonpath={.status.phase}"],
+        ) == "Scheduled"
+    });
+    kubectl_ok(consumer, &["delete", "crontab", name, "--wait=false"]);
+    eventually(
+        "the CronTab is removed from the service cluster",
+        60,
+        || !crontabs(service).iter().any(below),
+    );
+}
