@@ -16,7 +16,10 @@ use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
-use common::e2e::{crontab_round_trip, eventually, kubectl, kubectl_ok, pinned_image, require_e2e};
+use common::e2e::{
+    crontab_round_trip, eventually, kubeconfig, kubeconfigs, kubectl, kubectl_ok, pinned_image,
+    require_e2e,
+};
 use common::{Env, docker, stderr, stdout};
 
 const OFFSET: &str = "1900";
@@ -225,18 +228,8 @@ fn an_existing_cluster_on_a_container_network() {
         &["--context", "root", "get", "namespace", "kcpenv-syncagent"],
     );
 
-    let list: serde_json::Value = serde_json::from_str(&stdout(
-        &env.kcpenv(&["kubeconfig", "--list", "-o", "json"])
-            .output()
-            .unwrap(),
-    ))
-    .unwrap();
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
+    let list = kubeconfigs(&env);
+    let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -247,16 +240,7 @@ fn an_existing_cluster_on_a_container_network() {
             "syncagent-kcp"
         ]
     );
-    let path = |name: &str| -> PathBuf {
-        list.as_array()
-            .unwrap()
-            .iter()
-            .find(|k| k["name"] == name)
-            .unwrap()["path"]
-            .as_str()
-            .unwrap()
-            .into()
-    };
+    let path = |name: &str| kubeconfig(&list, name);
     // The written service-cluster kubeconfig is the existing cluster's, flattened.
     let flattened = path("service-cluster");
     kubectl_ok(&flattened, &["get", "namespace", "kcpenv-syncagent"]);
@@ -306,26 +290,30 @@ fn an_existing_cluster_on_a_container_network() {
     let other = Env::new("e2e-ext-hostproc");
     let finding = service_cluster_finding(&other, &format!("kubeconfig:{}#root", moved.display()));
     assert_eq!(finding["level"], "fail", "{finding}");
-    let out = other
-        .kcpenv(&[
-            "up",
-            "-p",
-            "syncagent",
-            "--port-offset",
-            "2000",
-            "--service-cluster",
-            &format!("kubeconfig:{}#root", moved.display()),
-        ])
-        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(&format!("no container publishes port {port}")),
-        "{}",
+    // Refused with exit 14 and nothing made; returns stderr.
+    let refused_up = |file: &Path| {
+        let out = other
+            .kcpenv(&[
+                "up",
+                "-p",
+                "syncagent",
+                "--port-offset",
+                "2000",
+                "--service-cluster",
+                &format!("kubeconfig:{}#root", file.display()),
+            ])
+            .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+        assert!(other.containers().is_empty());
         stderr(&out)
+    };
+    let out = refused_up(&moved);
+    assert!(
+        out.contains(&format!("no container publishes port {port}")),
+        "{out}"
     );
-    assert!(other.containers().is_empty());
 
     // Credentials the cluster rejects: exit 14 before anything is made.
     let bad = cluster.dir.path().join("bad.kubeconfig");
@@ -337,20 +325,8 @@ fn an_existing_cluster_on_a_container_network() {
         }
     }
     std::fs::write(&bad, serde_yaml::to_string(&doc).unwrap()).unwrap();
-    let out = other
-        .kcpenv(&[
-            "up",
-            "-p",
-            "syncagent",
-            "--port-offset",
-            "2000",
-            "--service-cluster",
-            &format!("kubeconfig:{}#root", bad.display()),
-        ])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
-    assert!(stderr(&out).contains("HTTP 401"), "{}", stderr(&out));
+    let out = refused_up(&bad);
+    assert!(out.contains("HTTP 401"), "{out}");
 
     // down removes the environment and leaves the existing cluster alone.
     let down = env.kcpenv(&["down", "--purge"]).output().unwrap();

@@ -9,30 +9,13 @@ mod common;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use common::e2e::{MIRROR, crontab_round_trip, eventually, kubectl, kubectl_ok, require_e2e};
+use common::e2e::{
+    MIRROR, crontab_round_trip, eventually, kubeconfig, kubeconfigs, kubectl, kubectl_ok,
+    require_e2e,
+};
 use common::{Env, stderr, stdout};
 
 const OFFSET: &str = "1500";
-
-fn kubeconfigs(env: &Env) -> serde_json::Value {
-    let out = env
-        .kcpenv(&["kubeconfig", "--list", "-o", "json"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    serde_json::from_str(&stdout(&out)).unwrap()
-}
-
-fn kubeconfig(list: &serde_json::Value, name: &str) -> PathBuf {
-    list.as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["name"] == name)
-        .unwrap_or_else(|| panic!("no kubeconfig {name} in {list}"))["path"]
-        .as_str()
-        .unwrap()
-        .into()
-}
 
 #[test]
 fn objects_sync_down_and_status_flows_back() {
@@ -51,12 +34,7 @@ fn objects_sync_down_and_status_flows_back() {
     );
 
     let list = kubeconfigs(&env);
-    let names: Vec<&str> = list
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|k| k["name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = list.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
         names,
         [

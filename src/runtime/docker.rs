@@ -153,6 +153,15 @@ fn env_filter(env: &str) -> HashMap<String, Vec<String>> {
     )])
 }
 
+/// A container's name as listed (`/name` → `name`).
+fn first_name(names: Option<Vec<String>>) -> String {
+    names
+        .and_then(|n| n.into_iter().next())
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_owned()
+}
+
 fn is_not_found(e: &BollardError) -> bool {
     matches!(
         e,
@@ -183,12 +192,7 @@ impl DockerRuntime {
                     id: c.id.unwrap_or_default(),
                     env: label(names::LABEL_ENV),
                     version: label(names::LABEL_VERSION),
-                    name: c
-                        .names
-                        .and_then(|n| n.first().cloned())
-                        .unwrap_or_default()
-                        .trim_start_matches('/')
-                        .to_owned(),
+                    name: first_name(c.names),
                     component: label(names::LABEL_COMPONENT),
                     config_hash: label(names::LABEL_CONFIG_HASH),
                     run: label(names::LABEL_RUN),
@@ -331,12 +335,7 @@ impl Runtime for DockerRuntime {
                 .collect();
             networks.sort();
             Some(crate::service_cluster::Publisher {
-                container: c
-                    .names
-                    .and_then(|n| n.first().cloned())
-                    .unwrap_or_default()
-                    .trim_start_matches('/')
-                    .to_owned(),
+                container: first_name(c.names),
                 port: inner.private_port,
                 networks,
             })

@@ -184,3 +184,32 @@ pub fn crontab_round_trip(consumer: &Path, service: &Path, name: &str) {
         || !crontabs(service).iter().any(below),
     );
 }
+
+/// `kcpenv kubeconfig --list -o json`: (name, path) of each, in the order listed.
+pub fn kubeconfigs(env: &super::Env) -> Vec<(String, PathBuf)> {
+    let out = env
+        .kcpenv(&["kubeconfig", "--list", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["name"].as_str().unwrap().to_owned(),
+                k["path"].as_str().unwrap().into(),
+            )
+        })
+        .collect()
+}
+
+/// The path of kubeconfig `name` in a `kubeconfigs` list.
+pub fn kubeconfig(list: &[(String, PathBuf)], name: &str) -> PathBuf {
+    list.iter()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("no kubeconfig {name} in {list:?}"))
+        .1
+        .clone()
+}
