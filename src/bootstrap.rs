@@ -173,7 +173,7 @@ impl Bootstrapper {
 
     async fn get_url(&self, url: &str) -> Result<Option<serde_json::Value>> {
         let failed = |e: String| Error::Usage {
-            message: format!("cannot read {url} from kcp: {e}"),
+            message: format!("cannot read {url}: {e}"),
             hint: "is the environment up? `kcpenv status` shows kcp's state".into(),
         };
         let r = self
@@ -181,7 +181,7 @@ impl Bootstrapper {
             .get(url)
             .send()
             .await
-            .map_err(|e| failed(e.to_string()))?;
+            .map_err(|e| failed(error_chain(&e)))?;
         match r.status().as_u16() {
             200 => {
                 let text = r.text().await.map_err(|e| failed(e.to_string()))?;

@@ -394,4 +394,16 @@ fn another_environment_on_the_default_bridge() {
 
     let consumer = env.state_dir().join("kubeconfigs/consumer.kubeconfig");
     crontab_round_trip(&consumer, &admin, "hourly");
+
+    // Its service cluster gone, the environment is not ready, and status says why.
+    let stop = cluster.kcpenv(&["stop"]).output().unwrap();
+    assert_eq!(stop.status.code(), Some(0), "{}", stderr(&stop));
+    let status = env.kcpenv(&["status"]).output().unwrap();
+    assert_eq!(status.status.code(), Some(9), "{}", stdout(&status));
+    assert!(
+        stdout(&status).contains("service cluster: cannot be asked: cannot read https://127.0.0.1:8543/clusters/root/apis/syncagent.kcp.io/v1alpha1/publishedresources")
+            && stdout(&status).contains("Connection refused"),
+        "{}",
+        stdout(&status)
+    );
 }

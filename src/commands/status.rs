@@ -102,7 +102,12 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
     };
     let published = published_resources(&state, record.as_ref());
     let (rows, fga, published) = tokio::join!(probes, store, published);
-    let all_ready = rows.iter().all(|r| r.ready);
+    // The agent cannot work while its service cluster cannot be reached.
+    let all_ready = rows.iter().all(|r| r.ready) && published.is_ok();
+    let (published, unreachable) = match published {
+        Ok(p) => (p, None),
+        Err(e) => (vec![], Some(e)),
+    };
     let kubeconfig = state.kubeconfig();
 
     if ui::is_json(args.output) {
@@ -124,6 +129,7 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             })),
             "syncagent": record.as_ref().and_then(|r| r.syncagent.as_ref()),
             "published_resources": published.iter().map(|p| json!({ "name": p.name, "published": p.published, "state": p.state })).collect::<Vec<_>>(),
+            "service_cluster_error": unreachable,
             "kubeconfigs": record.as_ref().map(|r| r.kubeconfigs.keys().map(|k| state.named_kubeconfig(k)).collect::<Vec<_>>()),
             "components": rows.iter().map(|r| json!({
                 "name": r.component, "container": r.container, "state": r.state,
@@ -193,6 +199,9 @@ pub async fn run(args: StatusArgs) -> Result<i32> {
             for p in &published {
                 println!("  PublishedResource {}: {}", p.name, p.state);
             }
+            if let Some(e) = &unreachable {
+                println!("  service cluster: cannot be asked: {e}");
+            }
             println!("  kubeconfigs: kcpenv kubeconfig --list");
         }
         if kubeconfig.exists() {
@@ -214,37 +223,33 @@ struct Published {
 
 /// With api-syncagent: each PublishedResource on the service cluster and whether the
 /// agent published it (v0.7.0 records only the schema name in its status, so an
-/// unpublished one is explained by looking for the CRD it names). Empty when the
+/// unpublished one is explained by looking for the CRD it names). Err says why the
 /// service cluster cannot be asked.
 async fn published_resources(
     state: &StateDir,
     record: Option<&crate::state::EnvRecord>,
-) -> Vec<Published> {
+) -> std::result::Result<Vec<Published>, String> {
     if record.and_then(|r| r.syncagent.as_ref()).is_none() {
-        return vec![];
+        return Ok(vec![]);
     }
     // The service cluster's kubeconfig: kcp's admin in the service workspace, or the
     // existing cluster's own (flattened).
     let path = state.named_kubeconfig("service-cluster");
-    let Ok(access) = crate::service_cluster::load("service-cluster", &path, None) else {
-        return vec![];
-    };
-    let Ok(client) = crate::bootstrap::Bootstrapper::for_access(&access) else {
-        return vec![];
-    };
+    let access =
+        crate::service_cluster::load("service-cluster", &path, None).map_err(|e| e.to_string())?;
+    let client = crate::bootstrap::Bootstrapper::for_access(&access).map_err(|e| e.to_string())?;
     let (pr_path, crd_path) = (
         "/apis/syncagent.kcp.io/v1alpha1/publishedresources",
         "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
     );
     let (prs, crds) = tokio::join!(client.get_json(pr_path), client.get_json(crd_path));
-    let items = |v: Result<Option<serde_json::Value>>| {
-        v.ok()
-            .flatten()
-            .and_then(|v| v["items"].as_array().cloned())
+    let items = |v: Option<serde_json::Value>| {
+        v.and_then(|v| v["items"].as_array().cloned())
             .unwrap_or_default()
     };
-    let crds = items(crds);
-    items(prs)
+    let prs = prs.map_err(|e| e.to_string())?;
+    let crds = items(crds.ok().flatten());
+    Ok(items(prs)
         .iter()
         .map(|pr| {
             let name = pr["metadata"]["name"].as_str().unwrap_or_default().to_owned();
@@ -271,5 +276,5 @@ async fn published_resources(
                 state,
             }
         })
-        .collect()
+        .collect())
 }
