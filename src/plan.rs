@@ -70,6 +70,8 @@ pub struct Plan {
 /// workspace (`cluster` is empty): the kubeconfig's server is the cluster.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceSide {
+    /// As the user wrote it: `kubeconfig:PATH[#CONTEXT]`.
+    pub source: String,
     pub access: crate::service_cluster::Access,
     pub objects: Vec<KubeObject>,
     pub waits: Vec<ServedWait>,

@@ -125,6 +125,46 @@ pub struct Executor<'a, R: Runtime> {
 pub struct Clients {
     pub kcp: Option<Bootstrapper>,
     pub service: Option<Bootstrapper>,
+    /// The existing service cluster's side, run once per `up` by whoever asks first.
+    service_side: tokio::sync::OnceCell<std::result::Result<(), String>>,
+}
+
+impl Clients {
+    pub fn new(kcp: Option<Bootstrapper>, service: Option<Bootstrapper>) -> Clients {
+        Clients {
+            kcp,
+            service,
+            service_side: Default::default(),
+        }
+    }
+
+    /// Creates an existing service cluster's objects and waits until it serves
+    /// PublishedResources. It needs nothing from kcp, so `up` starts it with the
+    /// containers; kcp's bootstrap awaits it (the agent starts after that).
+    pub async fn service_side(&self, plan: &Plan, reporter: &dyn Reporter) -> Result<()> {
+        let (Some(side), Some(client)) = (&plan.service, &self.service) else {
+            return Ok(());
+        };
+        self.service_side
+            .get_or_init(|| async {
+                for obj in &side.objects {
+                    ensure_one(client, obj, reporter)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                for w in &side.waits {
+                    client.wait_served(w).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            })
+            .await
+            .clone()
+            .map_err(|message| Error::ServiceCluster {
+                origin: side.source.clone(),
+                message,
+                hint: "kcpenv creates the PublishedResource CRD, the agent's namespace and the example there with the kubeconfig's credentials: use an identity with cluster-admin".into(),
+            })
+    }
 }
 
 /// Why `execute` failed, with the container to collect diagnostics from.
@@ -336,7 +376,7 @@ impl<R: Runtime> Executor<'_, R> {
                     .await
                     .map_err(|e| match e {
                         // A conflict the user must resolve: its own message and hint.
-                        Error::Usage { .. } => Failure::from(e),
+                        Error::Usage { .. } | Error::ServiceCluster { .. } => Failure::from(e),
                         e => Failure {
                             error: Error::ComponentFailed {
                                 component: name.into(),
@@ -472,19 +512,10 @@ pub async fn after_ready(
     if plan.bootstrap_after.as_deref() == Some(component)
         && let Some(b) = &clients.kcp
     {
-        // An existing service cluster's side needs nothing from kcp: side by side.
-        let service = async {
-            if let (Some(side), Some(sb)) = (&plan.service, &clients.service) {
-                for obj in &side.objects {
-                    ensure_one(sb, obj, reporter).await?;
-                }
-                for w in &side.waits {
-                    sb.wait_served(w).await?;
-                }
-            }
-            Ok::<(), Error>(())
-        };
-        tokio::try_join!(run_bootstrap(b, plan, reporter), service)?;
+        tokio::try_join!(
+            run_bootstrap(b, plan, reporter),
+            clients.service_side(plan, reporter)
+        )?;
     }
     for w in plan.waits.iter().filter(|w| w.after == component) {
         if let Some(b) = &clients.kcp {

@@ -162,18 +162,16 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
     let started = Instant::now();
     let deadline = started + args.wait_timeout;
     let prober = Prober::new(&certs.ca_pem)?;
-    let clients = reconcile::Clients {
-        kcp: plan
-            .kubeconfig
+    let clients = reconcile::Clients::new(
+        plan.kubeconfig
             .as_ref()
             .map(Bootstrapper::new)
             .transpose()?,
-        service: plan
-            .service
+        plan.service
             .as_ref()
             .map(|s| Bootstrapper::for_access(&s.access))
             .transpose()?,
-    };
+    );
 
     let executor = Executor {
         rt: &rt,
@@ -333,7 +331,19 @@ async fn reconcile_env<R: Runtime>(
     ensure_images(rt, plan, ex.reporter).await?;
     // Written before containers exist so `status` and `logs` work during a long start.
     state.write_env(record).map_err(Failure::from)?;
-    ex.execute(&diff).await?;
+    // An existing service cluster's side starts with the containers (kcp's bootstrap
+    // awaits its outcome, so nothing is lost when execute ends first).
+    // A failure there ends `up` at once.
+    let early = async {
+        match ex.clients.service_side(plan, ex.reporter).await {
+            Ok(()) => std::future::pending().await,
+            Err(e) => e,
+        }
+    };
+    tokio::select! {
+        r = ex.execute(&diff) => r?,
+        e = early => return Err(Failure::from(e)),
+    }
     Ok(true)
 }
 

@@ -130,6 +130,7 @@ pub fn plan(
                 doc: ext.host.kubeconfig("service-cluster"),
             });
             let side = ServiceSide {
+                source: source.clone(),
                 access: ext.host.clone(),
                 objects: service_objects(spec, "", false)?,
                 waits: vec![published_resources_served("")],
