@@ -339,6 +339,63 @@ fn an_existing_cluster_on_a_container_network() {
     drop(cluster);
 }
 
+/// A kubeconfig for user `kcpenv-e2e-viewer` in `cluster`'s root workspace (a client
+/// certificate from the environment's CA), who may list CRDs and namespaces but create
+/// nothing.
+fn viewer_kubeconfig(cluster: &Env, admin: &Path, kind_shaped: &Path) -> PathBuf {
+    let pki = cluster.state_dir().join("pki");
+    let read = |f: &str| std::fs::read_to_string(pki.join(f)).unwrap();
+    let issuer = rcgen::Issuer::from_ca_cert_pem(
+        &read("ca.crt"),
+        rcgen::KeyPair::from_pem(&read("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let mut params = rcgen::CertificateParams::default();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "kcpenv-e2e-viewer");
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.signed_by(&key, &issuer).unwrap();
+
+    let rbac = cluster.home.path().join("viewer-rbac.yaml");
+    std::fs::write(
+        &rbac,
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: kcpenv-e2e-viewer}\nrules:\n- {apiGroups: [apiextensions.k8s.io], resources: [customresourcedefinitions], verbs: [get, list, watch]}\n- {apiGroups: [''], resources: [namespaces], verbs: [get, list, watch]}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: kcpenv-e2e-viewer}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: kcpenv-e2e-viewer}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: kcpenv-e2e-viewer}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: kcpenv-e2e-viewer-access}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: 'system:kcp:workspace:access'}\nsubjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: kcpenv-e2e-viewer}]\n",
+    )
+    .unwrap();
+    kubectl_ok(admin, &["apply", "-f", rbac.to_str().unwrap()]);
+
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(kind_shaped).unwrap()).unwrap();
+    let b64 = |s: &str| base64::Engine::encode(&base64::engine::general_purpose::STANDARD, s);
+    let context = format!("kcpenv-{}", cluster.name);
+    doc["current-context"] = context.clone().into();
+    let user = doc["contexts"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == context.as_str())
+        .unwrap()["context"]["user"]
+        .clone();
+    for u in doc["users"].as_sequence_mut().unwrap() {
+        if u["name"] == user {
+            u["user"]["client-certificate-data"] = b64(&cert.pem()).into();
+            u["user"]["client-key-data"] = b64(&key.serialize_pem()).into();
+        }
+    }
+    let out = cluster.home.path().join("viewer.kubeconfig");
+    std::fs::write(&out, serde_yaml::to_string(&doc).unwrap()).unwrap();
+    kubectl_ok(&out, &["get", "namespaces"]);
+    assert!(
+        !kubectl(&out, &["create", "namespace", "nope"])
+            .status
+            .success(),
+        "the viewer may not create"
+    );
+    out
+}
+
 /// kind's kubeconfig shape — `https://127.0.0.1:PORT`, a client certificate — with the
 /// API server published by a container on the engine's default bridge: another kcpenv
 /// environment's kcp. The agent dials the container's IP and verifies the certificate as
@@ -366,6 +423,31 @@ fn another_environment_on_the_default_bridge() {
     ]);
 
     let env = Env::new("e2e-ext-bridge");
+
+    // An identity that may look but not create passes up's checks; the refusal to create
+    // the first object ends up at once (exit 14), with nothing left.
+    let viewer = viewer_kubeconfig(&cluster, &admin, &kind_shaped);
+    let out = env
+        .kcpenv(&[
+            "up",
+            "-p",
+            "syncagent",
+            "--port-offset",
+            "2200",
+            "--service-cluster",
+            &format!("kubeconfig:{}", viewer.display()),
+        ])
+        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("creating CustomResourceDefinition publishedresources.syncagent.kcp.io on https://127.0.0.1:8543/clusters/root: HTTP 403"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(env.containers().is_empty());
+
     let source = format!(
         "kubeconfig:{}#kcpenv-{}",
         kind_shaped.display(),
