@@ -14,14 +14,13 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use serde::Serialize;
 use serde_yaml::Value;
 
 use crate::error::{Error, Result};
 
 /// How kcpenv and the agent reach and authenticate to the cluster: one kubeconfig
 /// context with everything embedded.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
     pub server: String,
     pub ca_pem: Option<String>,
@@ -30,7 +29,7 @@ pub struct Access {
     pub auth: Auth,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     ClientCert { cert_pem: String, key_pem: String },
     Token(String),
@@ -39,7 +38,7 @@ pub enum Auth {
 
 /// The cluster as planned: the kubeconfig's own view (kcpenv on the host uses it) and
 /// the agent's view from inside the namespace.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct External {
     /// What the user wrote: `kubeconfig:PATH[#CONTEXT]`.
     pub source: String,
