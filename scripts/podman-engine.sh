@@ -44,13 +44,24 @@ if ! out=$(podman run --rm "$IMAGE" /busybox/true 2>&1); then
 fi
 
 ping() { curl -fsS --max-time 2 --unix-socket "$SOCK" http://d/_ping >/dev/null 2>&1; }
+# A service started by an older script from a directory since removed answers pings
+# but cannot start containers (conmon: "Failed to get working directory").
+for pid in $(pgrep -f "podman system service.*$SOCK" || true); do
+  if readlink "/proc/$pid/cwd" 2>/dev/null | grep -q '(deleted)'; then
+    log "restarting podman system service (its working directory was removed)"
+    kill "$pid" 2>/dev/null || true
+    sleep 0.5
+  fi
+done
 if ping; then
   log "Podman API answers on $SOCK"
   exit 0
 fi
 rm -f "$SOCK"
 log "starting podman system service on unix://$SOCK"
-setsid podman system service --time=0 "unix://$SOCK" >/var/log/kcpenv-podman.log 2>&1 </dev/null &
+# From /: conmon needs the service's working directory to exist, and the caller's (a
+# clone that may be removed later) need not.
+(cd / && setsid podman system service --time=0 "unix://$SOCK" >/var/log/kcpenv-podman.log 2>&1 </dev/null &)
 for _ in $(seq 1 60); do
   if ping; then
     log "Podman $(podman version --format '{{.Server.Version}}' 2>/dev/null || echo '?') answers on $SOCK"
