@@ -66,8 +66,9 @@ pub async fn rerun(
 
 /// `up` with the image mirror given explicitly (commands that re-run `up` pass the one
 /// the environment was created with).
-pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
+pub async fn run_with(mut args: UpArgs, mirror: Option<String>) -> Result<i32> {
     let env = env_name(&args.env)?;
+    args.service_cluster = args.service_cluster.map(|m| absolute_service_cluster(&m));
     let mut profile = profile::load(&args.profile)?;
     let overrides = images::parse_overrides(&args.images)?;
     if let Some(mode) = &args.service_cluster {
@@ -244,6 +245,25 @@ pub async fn run_with(args: UpArgs, mirror: Option<String>) -> Result<i32> {
             }
             Err(error)
         }
+    }
+}
+
+/// `kubeconfig:PATH` with a relative PATH made absolute, as `up` records it: `start` and
+/// `users add` re-run the recorded `up` from any directory.
+fn absolute_service_cluster(mode: &str) -> String {
+    let Some(rest) = mode.strip_prefix("kubeconfig:") else {
+        return mode.to_owned();
+    };
+    let (path, context) = service_cluster::parse_source(rest);
+    if path.is_absolute() || path.starts_with("~") {
+        return mode.to_owned();
+    }
+    let Ok(abs) = std::path::absolute(&path) else {
+        return mode.to_owned();
+    };
+    match context {
+        Some(c) => format!("kubeconfig:{}#{c}", abs.display()),
+        None => format!("kubeconfig:{}", abs.display()),
     }
 }
 
@@ -672,5 +692,26 @@ pub async fn interrupted() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_relative_service_cluster_kubeconfig_is_recorded_absolute() {
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(
+            absolute_service_cluster("kubeconfig:kind.yaml#kind-kind"),
+            format!("kubeconfig:{}#kind-kind", cwd.join("kind.yaml").display())
+        );
+        for kept in [
+            "kubeconfig:/etc/k.yaml",
+            "kubeconfig:~/.kube/config#kind-kind",
+            "kcp-workspace",
+        ] {
+            assert_eq!(absolute_service_cluster(kept), kept);
+        }
     }
 }
