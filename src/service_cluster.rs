@@ -312,18 +312,20 @@ pub fn route(source: &str, host: Access, publisher: Option<&Publisher>) -> Resul
         ));
     };
     // A user-defined network resolves container names (stable across restarts); the
-    // default bridge does not, so there the address is the container's IP.
+    // engine's default network (Docker's `bridge`, Podman's `podman`) does not, so there
+    // the address is the container's IP, and the holder is on it by default.
+    let default_network = |n: &str| n == "bridge" || n == "podman";
     let named = p
         .networks
         .iter()
-        .filter(|(n, _)| n != "bridge" && n != "host" && n != "none")
+        .filter(|(n, _)| !default_network(n) && n != "host" && n != "none")
         .min_by(|a, b| a.0.cmp(&b.0));
     let (network, address) = match named {
         Some((n, _)) => (Some(n.clone()), p.container.clone()),
         None => match p
             .networks
             .iter()
-            .find(|(n, ip)| n == "bridge" && !ip.is_empty())
+            .find(|(n, ip)| default_network(n) && !ip.is_empty())
         {
             Some((_, ip)) => (None, ip.clone()),
             None => {
@@ -494,6 +496,14 @@ users:
         let ext = route("kubeconfig:x", host.clone(), Some(&on_bridge)).unwrap();
         assert_eq!(ext.network, None);
         assert_eq!(ext.inside.server, "https://172.17.0.5:6443");
+        // Podman's default network has no DNS either.
+        let on_podman = Publisher {
+            networks: vec![("podman".into(), "10.88.0.23".into())],
+            ..on_bridge
+        };
+        let ext = route("kubeconfig:x", host.clone(), Some(&on_podman)).unwrap();
+        assert_eq!(ext.network, None);
+        assert_eq!(ext.inside.server, "https://10.88.0.23:6443");
 
         let err = route("kubeconfig:x", host, None).unwrap_err().to_string();
         assert!(err.contains("no container publishes port 40123"), "{err}");

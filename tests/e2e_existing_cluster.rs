@@ -17,8 +17,7 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
 use common::e2e::{
-    crontab_round_trip, eventually, kubeconfig, kubeconfigs, kubectl, kubectl_ok, pinned_image,
-    require_e2e,
+    KindLike, crontab_round_trip, kubeconfig, kubeconfigs, kubectl, kubectl_ok, require_e2e,
 };
 use common::{Env, docker, stderr, stdout};
 
@@ -27,80 +26,9 @@ const OFFSET: &str = "1900";
 const CLUSTER: &str = "kcpenv-e2e-kindlike";
 const CLUSTER_PORT: u16 = 19443;
 
-/// The kind-like cluster; removed with its network and volume when dropped.
-struct Cluster {
-    dir: tempfile::TempDir,
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        remove_cluster();
-    }
-}
-
-fn remove_cluster() {
-    let _ = std::process::Command::new("docker")
-        .args(["rm", "-f", "-v", CLUSTER])
-        .output();
-    let _ = std::process::Command::new("docker")
-        .args(["network", "rm", CLUSTER])
-        .output();
-}
-
-/// Starts the cluster and returns it with its kubeconfig: kcp's own admin.kubeconfig
-/// (token users, CA = its self-signed certificate), its server pointed at the
-/// published port as `localhost` (kind writes 127.0.0.1; kcp's self-signed certificate
-/// names localhost but not 127.0.0.1).
-fn start_cluster() -> (Cluster, PathBuf) {
-    remove_cluster();
-    docker(&["network", "create", CLUSTER]);
-    docker(&[
-        "run",
-        "-d",
-        "--name",
-        CLUSTER,
-        "--network",
-        CLUSTER,
-        "-p",
-        &format!("127.0.0.1:{CLUSTER_PORT}:6443"),
-        // The fixture, not kcpenv's: root, to write the anonymous volume.
-        "--user",
-        "0:0",
-        "-v",
-        "/data",
-        &pinned_image("kcp"),
-        "start",
-        "--root-directory=/data",
-    ]);
-    let cluster = Cluster {
-        dir: tempfile::tempdir().unwrap(),
-    };
-    let copied = cluster.dir.path().join("admin.kubeconfig");
-    eventually("kcp writes its admin.kubeconfig", 120, || {
-        std::process::Command::new("docker")
-            .args(["cp", &format!("{CLUSTER}:/data/admin.kubeconfig")])
-            .arg(&copied)
-            .output()
-            .is_ok_and(|o| o.status.success())
-    });
-    let text = std::fs::read_to_string(&copied).unwrap();
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
-    for c in doc["clusters"].as_sequence_mut().unwrap() {
-        let server = c["cluster"]["server"].as_str().unwrap().to_owned();
-        let path = server
-            .trim_start_matches("https://")
-            .split_once('/')
-            .map(|(_, p)| format!("/{p}"))
-            .unwrap_or_default();
-        c["cluster"]["server"] = format!("https://localhost:{CLUSTER_PORT}{path}").into();
-    }
-    let kubeconfig = cluster.dir.path().join("kind.kubeconfig");
-    std::fs::write(&kubeconfig, serde_yaml::to_string(&doc).unwrap()).unwrap();
-    eventually("the cluster serves its API", 180, || {
-        kubectl(&kubeconfig, &["--context", "root", "get", "namespaces"])
-            .status
-            .success()
-    });
+fn start_cluster() -> (KindLike, PathBuf) {
+    let cluster = KindLike::start(CLUSTER, CLUSTER_PORT);
+    let kubeconfig = cluster.kubeconfig.clone();
     (cluster, kubeconfig)
 }
 

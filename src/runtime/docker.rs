@@ -310,21 +310,18 @@ impl Runtime for DockerRuntime {
     }
 
     async fn port_publisher(&self, port: u16) -> Result<Option<crate::service_cluster::Publisher>> {
-        let opts = ListContainersOptionsBuilder::default()
-            .filters(&HashMap::from([(
-                "publish".to_string(),
-                vec![format!("{port}/tcp")],
-            )]))
-            .build();
+        // Every running container, matched here: Podman's API refuses the `publish` filter.
         let list = self
             .docker
-            .list_containers(Some(opts))
+            .list_containers(None::<bollard::query_parameters::ListContainersOptions>)
             .await
             .map_err(Error::docker("listing containers"))?;
         let on_loopback = |ip: &str| matches!(ip, "" | "127.0.0.1" | "0.0.0.0" | "::" | "::1");
         Ok(list.into_iter().find_map(|c| {
             let inner = c.ports.unwrap_or_default().into_iter().find(|p| {
-                p.public_port == Some(port) && on_loopback(p.ip.as_deref().unwrap_or_default())
+                p.public_port == Some(port)
+                    && p.typ != Some(bollard::models::PortSummaryTypeEnum::UDP)
+                    && on_loopback(p.ip.as_deref().unwrap_or_default())
             })?;
             let mut networks: Vec<(String, String)> = c
                 .network_settings

@@ -213,3 +213,90 @@ pub fn kubeconfig(list: &[(String, PathBuf)], name: &str) -> PathBuf {
         .1
         .clone()
 }
+
+/// An existing cluster set up the way kind sets up its own: one container on its own
+/// user-defined network (both named `name`), the API server published on the host's
+/// 127.0.0.1:`port`, a self-signed certificate and token users in the kubeconfig. The
+/// API server is a standalone kcp (kind's node images need a registry). The `docker`
+/// CLI drives it, so it runs on whichever engine DOCKER_HOST names. Removed with its
+/// network and volume when dropped.
+pub struct KindLike {
+    pub name: String,
+    pub dir: tempfile::TempDir,
+    /// kcp's own admin.kubeconfig (contexts `root`, `base`, …), its server moved to
+    /// `https://localhost:PORT` (kind writes 127.0.0.1; kcp's self-signed certificate
+    /// names localhost, not 127.0.0.1).
+    pub kubeconfig: PathBuf,
+}
+
+impl KindLike {
+    pub fn start(name: &str, port: u16) -> KindLike {
+        remove_kind_like(name);
+        super::docker(&["network", "create", name]);
+        super::docker(&[
+            "run",
+            "-d",
+            "--name",
+            name,
+            "--network",
+            name,
+            "-p",
+            &format!("127.0.0.1:{port}:6443"),
+            // The fixture, not kcpenv's: root, to write the anonymous volume.
+            "--user",
+            "0:0",
+            "-v",
+            "/data",
+            &pinned_image("kcp"),
+            "start",
+            "--root-directory=/data",
+        ]);
+        let dir = tempfile::tempdir().unwrap();
+        let copied = dir.path().join("admin.kubeconfig");
+        eventually("kcp writes its admin.kubeconfig", 120, || {
+            StdCommand::new("docker")
+                .args(["cp", &format!("{name}:/data/admin.kubeconfig")])
+                .arg(&copied)
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        let text = std::fs::read_to_string(&copied).unwrap();
+        let mut doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+        for c in doc["clusters"].as_sequence_mut().unwrap() {
+            let server = c["cluster"]["server"].as_str().unwrap().to_owned();
+            let path = server
+                .trim_start_matches("https://")
+                .split_once('/')
+                .map(|(_, p)| format!("/{p}"))
+                .unwrap_or_default();
+            c["cluster"]["server"] = format!("https://localhost:{port}{path}").into();
+        }
+        let kubeconfig = dir.path().join("kind.kubeconfig");
+        std::fs::write(&kubeconfig, serde_yaml::to_string(&doc).unwrap()).unwrap();
+        eventually("the cluster serves its API", 180, || {
+            kubectl(&kubeconfig, &["--context", "root", "get", "namespaces"])
+                .status
+                .success()
+        });
+        KindLike {
+            name: name.to_owned(),
+            dir,
+            kubeconfig,
+        }
+    }
+}
+
+impl Drop for KindLike {
+    fn drop(&mut self) {
+        remove_kind_like(&self.name);
+    }
+}
+
+fn remove_kind_like(name: &str) {
+    let _ = StdCommand::new("docker")
+        .args(["rm", "-f", "-v", name])
+        .output();
+    let _ = StdCommand::new("docker")
+        .args(["network", "rm", name])
+        .output();
+}

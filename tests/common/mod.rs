@@ -110,7 +110,11 @@ impl Env {
     }
 
     fn cleanup(&self) {
-        for (_, id) in self.containers() {
+        // Components before the holder: Podman refuses to remove a container others
+        // share the namespace of.
+        let mut containers = self.containers();
+        containers.sort_by_key(|(name, _)| name.ends_with("-holder"));
+        for (_, id) in containers {
             let _ = StdCommand::new("docker")
                 .args(["rm", "-f", "-v", &id])
                 .output();
