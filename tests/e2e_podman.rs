@@ -12,22 +12,7 @@ use common::{Env, docker, stderr};
 #[test]
 fn existing_cluster_on_podman() {
     require_e2e(&["kcp", "syncagent"]);
-    let sock = std::env::var("KCPENV_PODMAN_SOCK").unwrap_or("/run/kcpenv-podman.sock".into());
-    let ok = std::process::Command::new("curl")
-        .args([
-            "-fsS",
-            "--max-time",
-            "2",
-            "--unix-socket",
-            &sock,
-            "http://d/_ping",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "no Podman API on {sock}: run `bash scripts/podman-engine.sh`"
-    );
+    let sock = common::require_podman();
     // Podman keeps its own images: copy the ones built for Docker (while DOCKER_HOST
     // still names Docker).
     for key in ["kcp", "syncagent"] {

@@ -8,22 +8,7 @@ use common::{Env, stderr, stdout};
 
 #[test]
 fn lifecycle_on_podman() {
-    let sock = std::env::var("KCPENV_PODMAN_SOCK").unwrap_or("/run/kcpenv-podman.sock".into());
-    let ok = std::process::Command::new("curl")
-        .args([
-            "-fsS",
-            "--max-time",
-            "2",
-            "--unix-socket",
-            &sock,
-            "http://d/_ping",
-        ])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        ok,
-        "no Podman API on {sock}: run `bash scripts/podman-engine.sh`"
-    );
+    let sock = common::require_podman();
     // SAFETY: this binary's only test, set before anything else runs; kcpenv and the
     // docker CLI the helpers use both follow DOCKER_HOST to Podman.
     unsafe { std::env::set_var("DOCKER_HOST", format!("unix://{sock}")) };

@@ -164,6 +164,28 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// The socket of Podman's Docker-compatible API (scripts/podman-engine.sh); fails with
+/// the command that starts it when it does not answer.
+pub fn require_podman() -> String {
+    let sock = std::env::var("KCPENV_PODMAN_SOCK").unwrap_or("/run/kcpenv-podman.sock".into());
+    let ok = StdCommand::new("curl")
+        .args([
+            "-fsS",
+            "--max-time",
+            "2",
+            "--unix-socket",
+            &sock,
+            "http://d/_ping",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(
+        ok,
+        "no Podman API on {sock}: run `bash scripts/podman-engine.sh`"
+    );
+    sock
+}
+
 pub fn require_docker() {
     let ok = StdCommand::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
