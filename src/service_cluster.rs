@@ -354,8 +354,8 @@ pub fn route(source: &str, host: Access, publisher: Option<&Publisher>) -> Resul
 pub async fn check(source: &str, access: &Access) -> Result<()> {
     let client = crate::bootstrap::Bootstrapper::for_access(access)?;
     let fail = |message: String, hint: &str| invalid(source, message, hint);
+    let unreachable = "is the cluster running? (`kubectl --kubeconfig PATH get --raw /version`)";
     match client.get_status("/version").await {
-        Ok(200) => {}
         Ok(401) => {
             return Err(fail(
                 format!(
@@ -365,11 +365,12 @@ pub async fn check(source: &str, access: &Access) -> Result<()> {
                 "the token or certificate is not (or no longer) valid for that cluster; get a fresh kubeconfig",
             ));
         }
+        // Any other answer: the server is there; the rights checks below say more.
         Ok(_) => {}
         Err(e) => {
             return Err(fail(
                 format!("cannot reach its API server {}: {e}", access.server),
-                "is the cluster running? (`kubectl --kubeconfig PATH get --raw /version`)",
+                unreachable,
             ));
         }
     }
@@ -391,7 +392,7 @@ pub async fn check(source: &str, access: &Access) -> Result<()> {
                     "kcpenv creates the PublishedResource CRD, the agent's namespace and the example there, and the agent acts with these credentials: use an identity with cluster-admin",
                 ));
             }
-            Err(e) => return Err(fail(format!("asking {}: {e}", access.server), "")),
+            Err(e) => return Err(fail(format!("asking {}: {e}", access.server), unreachable)),
         }
     }
     Ok(())
