@@ -141,18 +141,17 @@ pub fn generate(env: &str, spec: &KubeconfigSpec, state_root: Option<&Path>) -> 
 
 /// A one-context kubeconfig: `server` with a client certificate, everything embedded.
 pub fn single(name: &str, server: &str, ca_pem: &str, client: &crate::pki::CertPair) -> Value {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
-    yaml(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{ "name": name, "cluster": { "server": server, "certificate-authority-data": b64(ca_pem) } }],
-        "users": [{ "name": name, "user": {
-            "client-certificate-data": b64(&client.cert_pem),
-            "client-key-data": b64(&client.key_pem),
-        } }],
-        "contexts": [{ "name": name, "context": { "cluster": name, "user": name } }],
-        "current-context": name,
-    }))
+    crate::service_cluster::Access {
+        server: server.to_owned(),
+        ca_pem: Some(ca_pem.to_owned()),
+        insecure: false,
+        tls_server_name: None,
+        auth: crate::service_cluster::Auth::ClientCert {
+            cert_pem: client.cert_pem.clone(),
+            key_pem: client.key_pem.clone(),
+        },
+    }
+    .kubeconfig(name)
 }
 
 fn yaml(j: serde_json::Value) -> Value {
