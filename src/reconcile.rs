@@ -606,36 +606,27 @@ fn millis(d: Duration) -> u64 {
 
 /// Removes every container and volume labelled with run `run` (what one `up` created).
 pub async fn rollback<R: Runtime>(rt: &R, env: &str, run: &str) -> Result<(usize, usize)> {
-    // A create request in flight when `up` was cut short (Ctrl-C, a failure elsewhere)
-    // still completes on the engine after kcpenv stopped waiting for it: look again
-    // until a listing finds nothing of this run.
-    let (mut containers, mut volumes) = (0, 0);
-    for round in 0..8 {
-        let found: Vec<Observed> = rt
-            .list_containers(env)
-            .await?
-            .into_iter()
-            .filter(|c| c.run == run)
-            .collect();
-        remove_containers(rt, &found).await?;
-        let found_volumes: Vec<String> = rt
-            .list_volumes(env)
-            .await?
-            .into_iter()
-            .filter(|v| v.run == run)
-            .map(|v| v.name)
-            .collect();
-        for v in &found_volumes {
-            rt.remove_volume(v).await?;
-        }
-        if found.is_empty() && found_volumes.is_empty() && round >= 2 {
-            break;
-        }
-        containers += found.len();
-        volumes += found_volumes.len();
-        tokio::time::sleep(Duration::from_millis(250)).await;
+    // A create under way when `up` was cut short (Ctrl-C, a failure elsewhere) still
+    // makes its container: wait for it, or the listing below would miss it.
+    rt.settle().await;
+    let containers: Vec<Observed> = rt
+        .list_containers(env)
+        .await?
+        .into_iter()
+        .filter(|c| c.run == run)
+        .collect();
+    remove_containers(rt, &containers).await?;
+    let volumes: Vec<String> = rt
+        .list_volumes(env)
+        .await?
+        .into_iter()
+        .filter(|v| v.run == run)
+        .map(|v| v.name)
+        .collect();
+    for v in &volumes {
+        rt.remove_volume(v).await?;
     }
-    Ok((containers, volumes))
+    Ok((containers.len(), volumes.len()))
 }
 
 /// Removes components in parallel, then the holder (whose namespace they share).

@@ -7,7 +7,9 @@
 //! Debian's Engine 20.10 speaks 1.41 while bollard defaults to a newer one.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -40,6 +42,8 @@ const PING_TIMEOUT: Duration = Duration::from_secs(5);
 pub struct DockerRuntime {
     docker: Docker,
     pub endpoint: String,
+    /// Held (shared) by every create under way; `settle` takes it exclusively.
+    creating: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl DockerRuntime {
@@ -51,6 +55,7 @@ impl DockerRuntime {
                     return Ok(DockerRuntime {
                         docker,
                         endpoint: host,
+                        creating: Default::default(),
                     });
                 }
                 Err(e) => attempts.push(format!("  tried {host} ({source}): {e}")),
@@ -203,6 +208,68 @@ impl DockerRuntime {
                 }
             })
             .collect())
+    }
+}
+
+impl DockerRuntime {
+    /// Runs a create to its end even when the caller stops waiting (Ctrl-C, a failure
+    /// elsewhere in `up`): the engine finishes a request it received anyway, and
+    /// `settle` lets rollback wait for it instead of missing what it makes.
+    async fn uncancelled<T: Send + 'static>(
+        &self,
+        work: impl Future<Output = Result<T>> + Send + 'static,
+    ) -> Result<T> {
+        let guard = self.creating.clone().read_owned().await;
+        tokio::spawn(async move {
+            let _guard = guard;
+            work.await
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("a create task failed: {e}")))?
+    }
+
+    async fn create_volume_now(&self, spec: &VolumeSpec, labels: &[(&str, &str)]) -> Result<()> {
+        let req = VolumeCreateRequest {
+            name: Some(spec.name.clone()),
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            ),
+            ..Default::default()
+        };
+        self.docker
+            .create_volume(req)
+            .await
+            .map_err(Error::docker(format!("creating volume {}", spec.name)))?;
+        Ok(())
+    }
+
+    async fn create_container_now(&self, spec: &ContainerSpec, run: &str) -> Result<String> {
+        let holder = names::container_name(
+            spec.labels
+                .get(names::LABEL_ENV)
+                .map(String::as_str)
+                .unwrap_or_default(),
+            names::HOLDER,
+        );
+        let (opts, body) = translate::create_request(spec, run, &holder);
+        let created = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(Error::docker(format!("creating container {}", spec.name)))?;
+        if !spec.files.is_empty() {
+            let archive =
+                translate::files_archive(spec).map_err(Error::io("packing container files"))?;
+            let opts = UploadToContainerOptionsBuilder::default().path("/").build();
+            self.docker
+                .upload_to_container(&created.id, Some(opts), bollard::body_full(archive.into()))
+                .await
+                .map_err(Error::docker(format!("copying files into {}", spec.name)))?;
+        }
+        Ok(created.id)
     }
 }
 
@@ -405,47 +472,29 @@ impl Runtime for DockerRuntime {
     }
 
     async fn create_volume(&self, spec: &VolumeSpec, labels: &[(&str, &str)]) -> Result<()> {
-        let req = VolumeCreateRequest {
-            name: Some(spec.name.clone()),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect(),
-            ),
-            ..Default::default()
-        };
-        self.docker
-            .create_volume(req)
-            .await
-            .map_err(Error::docker(format!("creating volume {}", spec.name)))?;
-        Ok(())
+        let labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let (this, spec) = (self.clone(), spec.clone());
+        self.uncancelled(async move {
+            let labels: Vec<(&str, &str)> = labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            this.create_volume_now(&spec, &labels).await
+        })
+        .await
     }
 
     async fn create_container(&self, spec: &ContainerSpec, run: &str) -> Result<String> {
-        let holder = names::container_name(
-            spec.labels
-                .get(names::LABEL_ENV)
-                .map(String::as_str)
-                .unwrap_or_default(),
-            names::HOLDER,
-        );
-        let (opts, body) = translate::create_request(spec, run, &holder);
-        let created = self
-            .docker
-            .create_container(Some(opts), body)
+        let (this, spec, run) = (self.clone(), spec.clone(), run.to_owned());
+        self.uncancelled(async move { this.create_container_now(&spec, &run).await })
             .await
-            .map_err(Error::docker(format!("creating container {}", spec.name)))?;
-        if !spec.files.is_empty() {
-            let archive =
-                translate::files_archive(spec).map_err(Error::io("packing container files"))?;
-            let opts = UploadToContainerOptionsBuilder::default().path("/").build();
-            self.docker
-                .upload_to_container(&created.id, Some(opts), bollard::body_full(archive.into()))
-                .await
-                .map_err(Error::docker(format!("copying files into {}", spec.name)))?;
-        }
-        Ok(created.id)
+    }
+
+    async fn settle(&self) {
+        let _all_done = self.creating.write().await;
     }
 
     async fn start_container(&self, id: &str) -> Result<()> {

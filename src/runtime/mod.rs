@@ -115,6 +115,9 @@ pub trait Runtime: Send + Sync {
         spec: &VolumeSpec,
         labels: &[(&str, &str)],
     ) -> impl Future<Output = Result<()>> + Send;
+    /// Waits until every volume and container create this runtime began has finished,
+    /// including those whose caller stopped waiting (rollback must see what they made).
+    fn settle(&self) -> impl Future<Output = ()> + Send;
     /// Creates the container and copies its files in; returns its id.
     fn create_container(
         &self,
