@@ -251,10 +251,9 @@ pub async fn run_with(mut args: UpArgs, mirror: Option<String>) -> Result<i32> {
 /// `kubeconfig:PATH` with a relative PATH made absolute, as `up` records it: `start` and
 /// `users add` re-run the recorded `up` from any directory.
 fn absolute_service_cluster(mode: &str) -> String {
-    let Some(rest) = mode.strip_prefix("kubeconfig:") else {
+    let Ok(profile::ServiceCluster::Kubeconfig { path, context, .. }) = mode.parse() else {
         return mode.to_owned();
     };
-    let (path, context) = service_cluster::parse_source(rest);
     if path.is_absolute() || path.starts_with("~") {
         return mode.to_owned();
     }
