@@ -17,7 +17,8 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 
 use common::e2e::{
-    KindLike, crontab_round_trip, kubeconfig, kubeconfigs, kubectl, kubectl_ok, require_e2e,
+    KindLike, crontab_round_trip, eventually, kubeconfig, kubeconfigs, kubectl, kubectl_ok,
+    require_e2e,
 };
 use common::{Env, docker, stderr, stdout};
 
@@ -68,6 +69,27 @@ fn host_forwarder(target: u16) -> u16 {
         }
     });
     port
+}
+
+/// `up -p syncagent --service-cluster SOURCE`, which must be refused with exit 14 and
+/// leave nothing; returns its stderr.
+fn refused_up(env: &Env, offset: &str, source: &str) -> String {
+    let out = env
+        .kcpenv(&[
+            "up",
+            "-p",
+            "syncagent",
+            "--port-offset",
+            offset,
+            "--service-cluster",
+            source,
+        ])
+        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(env.containers().is_empty(), "nothing is left");
+    stderr(&out)
 }
 
 /// `kcpenv doctor`'s finding about the service cluster.
@@ -186,20 +208,7 @@ fn an_existing_cluster_on_a_container_network() {
 
     // A second up changes nothing.
     let before = env.containers();
-    let again = env
-        .kcpenv(&[
-            "up",
-            "-p",
-            "syncagent",
-            "--port-offset",
-            OFFSET,
-            "--service-cluster",
-            &source,
-        ])
-        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let again = common::e2e::up(&env, "syncagent", OFFSET, &["--service-cluster", &source]);
     assert!(
         stdout(&again).contains("was already up to date"),
         "{}",
@@ -218,26 +227,11 @@ fn an_existing_cluster_on_a_container_network() {
     let other = Env::new("e2e-ext-hostproc");
     let finding = service_cluster_finding(&other, &format!("kubeconfig:{}#root", moved.display()));
     assert_eq!(finding["level"], "fail", "{finding}");
-    // Refused with exit 14 and nothing made; returns stderr.
-    let refused_up = |file: &Path| {
-        let out = other
-            .kcpenv(&[
-                "up",
-                "-p",
-                "syncagent",
-                "--port-offset",
-                "2000",
-                "--service-cluster",
-                &format!("kubeconfig:{}#root", file.display()),
-            ])
-            .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
-        assert!(other.containers().is_empty());
-        stderr(&out)
-    };
-    let out = refused_up(&moved);
+    let out = refused_up(
+        &other,
+        "2000",
+        &format!("kubeconfig:{}#root", moved.display()),
+    );
     assert!(
         out.contains(&format!("no container publishes port {port}")),
         "{out}"
@@ -253,7 +247,11 @@ fn an_existing_cluster_on_a_container_network() {
         }
     }
     std::fs::write(&bad, serde_yaml::to_string(&doc).unwrap()).unwrap();
-    let out = refused_up(&bad);
+    let out = refused_up(
+        &other,
+        "2000",
+        &format!("kubeconfig:{}#root", bad.display()),
+    );
     assert!(out.contains("HTTP 401"), "{out}");
 
     // down removes the environment and leaves the existing cluster alone.
@@ -314,7 +312,10 @@ fn viewer_kubeconfig(cluster: &Env, admin: &Path, kind_shaped: &Path) -> PathBuf
     }
     let out = cluster.home.path().join("viewer.kubeconfig");
     std::fs::write(&out, serde_yaml::to_string(&doc).unwrap()).unwrap();
-    kubectl_ok(&out, &["get", "namespaces"]);
+    // kcp's authorizer sees new RBAC a moment after it is written.
+    eventually("the viewer may list namespaces", 30, || {
+        kubectl(&out, &["get", "namespaces"]).status.success()
+    });
     assert!(
         !kubectl(&out, &["create", "namespace", "nope"])
             .status
@@ -355,26 +356,11 @@ fn another_environment_on_the_default_bridge() {
     // An identity that may look but not create passes up's checks; the refusal to create
     // the first object ends up at once (exit 14), with nothing left.
     let viewer = viewer_kubeconfig(&cluster, &admin, &kind_shaped);
-    let out = env
-        .kcpenv(&[
-            "up",
-            "-p",
-            "syncagent",
-            "--port-offset",
-            "2200",
-            "--service-cluster",
-            &format!("kubeconfig:{}", viewer.display()),
-        ])
-        .env("KCPENV_IMAGE_MIRROR", common::e2e::MIRROR)
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    let out = refused_up(&env, "2200", &format!("kubeconfig:{}", viewer.display()));
     assert!(
-        stderr(&out).contains("creating CustomResourceDefinition publishedresources.syncagent.kcp.io on https://127.0.0.1:8543/clusters/root: HTTP 403"),
-        "{}",
-        stderr(&out)
+        out.contains("creating CustomResourceDefinition publishedresources.syncagent.kcp.io on https://127.0.0.1:8543/clusters/root: HTTP 403"),
+        "{out}"
     );
-    assert!(env.containers().is_empty());
 
     let source = format!(
         "kubeconfig:{}#kcpenv-{}",
