@@ -253,6 +253,10 @@ fn keep_on_failure_keeps_the_containers() {
   boom:
     image: {TEST_IMAGE}
     command: ["/busybox/sh", "-c", "exit 1"]
+    # A probe that never passes: without one, a component counts as ready once it
+    # runs, and this one could be seen running before it exits.
+    ports: {{ http: 18146 }}
+    readiness: {{ tcp: {{ port: http }} }}
 "#
         )),
     );
